@@ -1,0 +1,45 @@
+# sst2-probe: frozen transformer features + logistic regression on SST-2.
+# Pick a run with CONFIG=configs/X.yaml, local data with DATA=DIR, overrides with SET="key=value ...".
+CONFIG ?= configs/sst2-distilbert.yaml
+DATA ?=
+SET ?=
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ARGS := --config $(CONFIG) $(if $(DATA),--data $(DATA)) $(if $(SET),--set $(SET))
+
+.DEFAULT_GOAL := help
+.PHONY: help setup all features train evaluate predict test lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@echo "  variables: CONFIG=$(CONFIG) DATA=<dir with train.tsv/dev.tsv> SET=\"encoder.pooling=mean ...\""
+
+setup: ## create .venv: torch==2.13.0 first, then the project with its dev extras
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+
+all: features train evaluate ## features, train and evaluate for CONFIG
+
+features: ## encode the SST-2 splits with the frozen encoder (cached in data/features/)
+	$(PY) -m pipeline.features $(ARGS)
+
+train: ## fit the logistic regression, C by cross-validation (models/<run>/)
+	$(PY) -m pipeline.train $(ARGS)
+
+evaluate: ## score the classifier and a majority baseline (reports/<run>/)
+	$(PY) -m pipeline.evaluate $(ARGS)
+
+predict: ## label TEXT="..." with the newest classifier
+	$(PY) pipeline/predict.py "$(TEXT)"
+
+test: ## run the test suite (offline)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+lint: ## ruff check and format check
+	$(VENV)/bin/ruff check pipeline tests
+	$(VENV)/bin/ruff format --check pipeline tests
+
+clean: ## delete generated artifacts (features, models, reports)
+	rm -rf data/features models reports

@@ -1,0 +1,148 @@
+"""The frozen encoder: load it once, then turn sentences into one vector each.
+
+`embed` follows sentence-transformers' `encode()`: tokenize once, sort by token length, batch by a
+token budget (padding only to the longest sentence in each batch), run under
+`torch.inference_mode()`, pool, and write each vector back at its input position.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from pipeline import PipelineError
+from pipeline.config import EncoderConfig
+from pipeline.hub import encoder_dir
+
+
+@dataclass
+class Encoder:
+    """A loaded tokenizer and model in eval mode, with the settings that shape its vectors."""
+
+    tokenizer: PreTrainedTokenizerBase
+    model: PreTrainedModel
+    config: EncoderConfig
+    device: torch.device
+    folder: Path
+
+    @property
+    def dim(self) -> int:
+        """Length of one sentence vector."""
+        return self.model.config.hidden_size
+
+
+def load_encoder(config: EncoderConfig, folder: Path | None = None) -> Encoder:
+    """Load tokenizer and model (safetensors only, no remote code) and check the pooling fits."""
+    folder = folder or encoder_dir(config.name, config.revision)
+    device = pick_device(config.device)
+    if config.precision == "fp16" and device.type != "cuda":
+        raise PipelineError("encoder.precision=fp16 needs a CUDA GPU; use bf16 on CPU")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModel.from_pretrained(folder, use_safetensors=True, dtype=torch.float32)
+    except (OSError, ValueError) as err:
+        raise PipelineError(f"cannot load encoder from {folder}: {err}") from None
+    model.eval().to(device)
+    layers = model.config.num_hidden_layers
+    if not -(layers + 1) <= config.layer <= layers:
+        raise PipelineError(
+            f"encoder.layer={config.layer} is out of range for {config.name} "
+            f"({layers} layers: use 0..{layers} or -1..-{layers + 1}; 0 is the embeddings)"
+        )
+    if config.pooling == "pooler":
+        if getattr(model, "pooler", None) is None:
+            raise PipelineError(
+                f"encoder.pooling=pooler: {type(model).__name__} ({config.name}) has no pooler "
+                "output; use cls or mean"
+            )
+        if config.layer != -1:
+            raise PipelineError("encoder.pooling=pooler always uses the last layer; set layer=-1")
+    return Encoder(tokenizer, model, config, device, folder)
+
+
+def pick_device(name: str) -> torch.device:
+    """`auto` is CUDA when available, else CPU; asking for CUDA without one is an error."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise PipelineError("encoder.device=cuda but no CUDA GPU is available; use auto or cpu")
+    return torch.device(name)
+
+
+def embed(
+    encoder: Encoder,
+    texts: list[str],
+    out: np.ndarray | None = None,
+    progress: bool = True,
+) -> tuple[np.ndarray, int]:
+    """Vectors for `texts` in input order (into `out` if given) and the number truncated."""
+    config = encoder.config
+    encoded = encoder.tokenizer(texts, truncation=True, max_length=config.max_length)
+    ids = encoded["input_ids"]
+    truncated = sum(bool(e.overflowing) for e in encoded.encodings)
+    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+    order = np.argsort(-lengths, kind="stable")
+    if out is None:
+        out = np.empty((len(texts), encoder.dim), dtype=np.float32)
+    with (
+        torch.inference_mode(),
+        _autocast(config.precision, encoder.device),
+        tqdm(total=len(texts), unit="sent", disable=not progress, desc="encoding") as bar,
+    ):
+        for batch in token_budget_batches(order, lengths, config.batch_tokens):
+            input_ids, mask = _pad([ids[i] for i in batch], encoder.tokenizer.pad_token_id)
+            vectors = _forward(encoder, input_ids.to(encoder.device), mask.to(encoder.device))
+            out[batch] = vectors.float().cpu().numpy()
+            bar.update(len(batch))
+    return out, truncated
+
+
+def token_budget_batches(order: np.ndarray, lengths: np.ndarray, budget: int) -> list[np.ndarray]:
+    """Cut `order` (longest first) into batches whose padded size stays within `budget` tokens."""
+    batches, start = [], 0
+    while start < len(order):
+        longest = int(lengths[order[start]])
+        size = max(1, budget // max(longest, 1))
+        batches.append(order[start : start + size])
+        start += size
+    return batches
+
+
+def _pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad token ids to the longest row; return ids and attention mask."""
+    width = max(map(len, rows))
+    input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, row in enumerate(rows):
+        input_ids[i, : len(row)] = row
+        mask[i, : len(row)] = 1
+    return torch.from_numpy(input_ids), torch.from_numpy(mask)
+
+
+def _forward(encoder: Encoder, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """One pooled vector per row of the batch."""
+    config = encoder.config
+    output = encoder.model(
+        input_ids=input_ids, attention_mask=mask, output_hidden_states=config.layer != -1
+    )
+    if config.pooling == "pooler":
+        return output.pooler_output
+    hidden = output.last_hidden_state if config.layer == -1 else output.hidden_states[config.layer]
+    if config.pooling == "cls":
+        return hidden[:, 0]
+    weights = mask.unsqueeze(-1).to(torch.float32)
+    return (hidden.float() * weights).sum(dim=1) / weights.sum(dim=1)
+
+
+def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """Autocast for bf16/fp16; plain float32 otherwise."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)

@@ -1,0 +1,114 @@
+"""Label new text with a trained classifier: positive or negative, with its probability.
+
+    python pipeline/predict.py "a visually stunning rumination" "a sour little movie at its core"
+    python pipeline/predict.py --file reviews.txt --json      # one text a line; - reads stdin
+
+The encoder, pooling, layer and max_length come from the classifier's model.json, so predictions
+use exactly the features it was trained on. Without --model, the most recently trained classifier
+under ./models is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+if __name__ == "__main__" and not __package__:  # run as a file: import the package, not siblings
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from pipeline import PipelineError, cli
+from pipeline.config import EncoderConfig
+from pipeline.hub import encoder_dir, weights_hash
+from pipeline.train import MODELS_ROOT, load_classifier
+
+
+def latest_model(root: Path = MODELS_ROOT) -> Path:
+    """The folder of the most recently trained classifier under `root`."""
+    found = sorted(root.glob("*/model.json"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise PipelineError(
+            f"no trained classifier under {root.resolve()}; run `make features train` first "
+            "(from the project root), or pass --model DIR"
+        )
+    return found[-1].parent
+
+
+def predict(texts: list[str], model_dir: Path) -> list[dict]:
+    """One result per text: label and probabilities, or an error for text that cannot be labeled."""
+    from pipeline.encoder import embed, load_encoder  # torch is imported only when needed
+
+    classifier, meta = load_classifier(model_dir)
+    config = EncoderConfig(**meta["encoder"])
+    folder = encoder_dir(config.name, config.revision)
+    if weights_hash(folder) != meta["weights_sha256"]:
+        raise PipelineError(
+            f"encoder {config.name!r} at {folder} has other weights than the ones {model_dir} "
+            "was trained with; refusing to mix them (retrain, or restore those weights)"
+        )
+    encoder = load_encoder(config, folder)
+    results: list[dict] = [{"text": text} for text in texts]
+    valid = [i for i, text in enumerate(texts) if text.strip()]
+    for i in set(range(len(texts))) - set(valid):
+        results[i]["error"] = "empty text"
+    if valid:
+        vectors, _ = embed(encoder, [texts[i] for i in valid], progress=len(valid) >= 1000)
+        p_positive = classifier.predict_proba(vectors)[:, 1]
+        for i, p in zip(valid, p_positive, strict=True):
+            label = int(p >= 0.5)
+            results[i].update(
+                label=meta["labels"][label],
+                probability=float(p if label else 1 - p),
+                p_positive=float(p),
+            )
+    return results
+
+
+def read_texts(path: str) -> list[str]:
+    """Texts from a file (one a line) or stdin for '-'; a bad byte is reported with its line."""
+    try:
+        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as err:
+        raise PipelineError(f"cannot read {path}: {err.strerror}") from None
+    try:
+        return raw.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise PipelineError(f"{path}, line {line}: not UTF-8") from None
+
+
+def format_table(results: list[dict]) -> str:
+    """label, probability and text (shortened) per row, for people."""
+    rows = [f"{'label':<9} {'prob':>6}  text"]
+    for r in results:
+        text = r["text"] if len(r["text"]) <= 70 else r["text"][:67] + "..."
+        if "error" in r:
+            rows.append(f"{'error':<9} {'':>6}  {text!r}: {r['error']}")
+        else:
+            rows.append(f"{r['label']:<9} {r['probability']:>6.3f}  {text}")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    """Command line: label the texts given as arguments or in --file."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("texts", nargs="*", help="texts to label")
+    parser.add_argument("--file", help="file with one text a line; - for stdin")
+    parser.add_argument("--model", type=Path, help="classifier folder (default: newest in models/)")
+    parser.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    args = parser.parse_args()
+    texts = list(args.texts) + (read_texts(args.file) if args.file else [])
+    if not texts:
+        parser.error("give texts to label, or --file")
+    results = predict(texts, args.model or latest_model())
+    if args.json:
+        print("\n".join(json.dumps(r, ensure_ascii=False) for r in results))
+    else:
+        print(format_table(results))
+
+
+if __name__ == "__main__":
+    cli.run(main)

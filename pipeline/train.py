@@ -1,0 +1,138 @@
+"""Stage 2, train: fit a logistic regression on the cached train features.
+
+C is chosen by stratified k-fold cross-validation on the train split only, over the small
+log-spaced grid ``train.cs``; the best C is then refit on the whole train split. The classifier is
+saved to ``models/<run>/classifier.joblib`` with a ``model.json`` that records what made it
+(encoder, pooling, layer, max_length, features, C, CV accuracy, library versions) and the
+classifier file's SHA-256, which is checked before it is ever loaded.
+
+    python -m pipeline.train --config configs/sst2-minilm.yaml --data ../shared/data/sst2-glue
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from pipeline import PipelineError, cli
+from pipeline.config import Config, to_dict
+from pipeline.data import LABEL_NAMES
+from pipeline.features import FEATURES_ROOT, load_arrays, load_features
+from pipeline.io import atomic_path, read_json, sha256_file, write_json
+
+log = logging.getLogger(__name__)
+
+MODELS_ROOT = Path("models")
+CLASSIFIER_FILE = "classifier.joblib"
+VERSIONED = ("scikit-learn", "transformers", "torch", "numpy")
+
+
+def train(
+    config: Config, features_root: Path = FEATURES_ROOT, models_root: Path = MODELS_ROOT
+) -> Path:
+    """Fit, cross-validate and save the classifier for `config`; return its folder."""
+    folder, features_meta = load_features(config, features_root)
+    x, y = load_arrays(folder, "train")
+    counts = np.bincount(y, minlength=2)
+    if counts.min() < config.train.cv:
+        raise PipelineError(
+            f"train split has {counts[0]} negative and {counts[1]} positive sentences: too few "
+            f"for {config.train.cv}-fold cross-validation (lower train.cv or add data)"
+        )
+    steps = [StandardScaler()] if config.train.standardize else []
+    search = GridSearchCV(
+        make_pipeline(*steps, LogisticRegression(max_iter=config.train.max_iter)),
+        {"logisticregression__C": config.train.cs},
+        cv=StratifiedKFold(config.train.cv, shuffle=True, random_state=config.data.seed),
+        scoring="accuracy",
+        n_jobs=-1,
+    )
+    log.info(
+        "train: %d sentences x %d features, C in %s, %d-fold CV",
+        len(y),
+        x.shape[1],
+        config.train.cs,
+        config.train.cv,
+    )
+    search.fit(x, y)
+    best_c = search.best_params_["logisticregression__C"]
+    log.info("train: best C=%g, CV accuracy %.4f", best_c, search.best_score_)
+
+    model_dir = models_root / config.run
+    with atomic_path(model_dir / CLASSIFIER_FILE) as tmp:
+        joblib.dump(search.best_estimator_, tmp)
+        digest = sha256_file(tmp)
+    write_json(
+        model_dir / "model.json",
+        {
+            "run": config.run,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "encoder": to_dict(config.encoder),
+            "weights_sha256": features_meta["inputs"]["weights_sha256"],
+            "features": folder.name,
+            "labels": list(LABEL_NAMES),
+            "n_train": len(y),
+            "dim": int(x.shape[1]),
+            "standardize": config.train.standardize,
+            "C": best_c,
+            "cv_accuracy": round(float(search.best_score_), 5),
+            "cv_folds": config.train.cv,
+            "cv_grid": {
+                str(c): round(float(s), 5)
+                for c, s in zip(config.train.cs, search.cv_results_["mean_test_score"], strict=True)
+            },
+            "classifier": {"file": CLASSIFIER_FILE, "sha256": digest},
+            "versions": {name: version(name) for name in VERSIONED},
+        },
+    )
+    log.info("train: saved %s", model_dir)
+    return model_dir
+
+
+def load_classifier(model_dir: Path) -> tuple[ClassifierMixin, dict[str, Any]]:
+    """The saved classifier and its model.json, after checking the file's recorded SHA-256.
+
+    A joblib file runs code when loaded, so a file whose checksum differs is refused.
+    """
+    model_dir = Path(model_dir)
+    if not (model_dir / "model.json").is_file():
+        raise PipelineError(f"no trained classifier in {model_dir}; run `make train` first")
+    meta = read_json(model_dir / "model.json")
+    path = model_dir / meta["classifier"]["file"]
+    if not path.is_file():
+        raise PipelineError(f"classifier file missing: {path}; run `make train` again")
+    if sha256_file(path) != meta["classifier"]["sha256"]:
+        raise PipelineError(
+            f"refusing to load {path}: its SHA-256 does not match model.json (the file changed "
+            "after training); run `make train` again"
+        )
+    trained_with = meta["versions"]["scikit-learn"]
+    if trained_with != version("scikit-learn"):
+        log.warning(
+            "warning: %s was trained with scikit-learn %s, this is %s",
+            path,
+            trained_with,
+            version("scikit-learn"),
+        )
+    return joblib.load(path), meta
+
+
+def main() -> None:
+    """Command line: train the classifier for a config."""
+    parser = cli.stage_parser(__doc__)
+    train(cli.config_from_args(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    cli.run(main)
