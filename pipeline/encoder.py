@@ -83,13 +83,15 @@ def embed(
 ) -> tuple[np.ndarray, int]:
     """Vectors for `texts` in input order (into `out` if given) and the number truncated."""
     config = encoder.config
+    if out is None:
+        out = np.empty((len(texts), encoder.dim), dtype=np.float32)
+    if not texts:
+        return out, 0
     encoded = encoder.tokenizer(texts, truncation=True, max_length=config.max_length)
     ids = encoded["input_ids"]
     truncated = sum(bool(e.overflowing) for e in encoded.encodings)
     lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
     order = np.argsort(-lengths, kind="stable")
-    if out is None:
-        out = np.empty((len(texts), encoder.dim), dtype=np.float32)
     with (
         torch.inference_mode(),
         _autocast(config.precision, encoder.device),

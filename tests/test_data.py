@@ -1,0 +1,114 @@
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import NEGATIVE, POSITIVE, write_tsv
+
+from pipeline import PipelineError
+from pipeline.config import DataConfig
+from pipeline.data import content_hash, find_split_file, load_splits, read_split
+
+
+def test_glue_tsv_with_header(tmp_path):
+    split = read_split(write_tsv(tmp_path / "train.tsv", [("good ", 1), ("bad", 0)]))
+    assert split.texts == ["good", "bad"]
+    assert split.labels.tolist() == [1, 0]
+
+
+def test_headerless_tsv_and_windows_line_endings(tmp_path):
+    path = tmp_path / "train.tsv"
+    path.write_bytes(b"a fine film\t1\r\nnot fine\t0\r\n")
+    split = read_split(path)
+    assert split.texts == ["a fine film", "not fine"]
+    assert split.labels.tolist() == [1, 0]
+
+
+def test_csv_jsonl_and_parquet(tmp_path):
+    frame = pd.DataFrame({"sentence": ['a "quoted", film', "meh"], "label": [1, 0]})
+    frame.to_csv(tmp_path / "a.csv", index=False)
+    frame.to_json(tmp_path / "a.jsonl", orient="records", lines=True)
+    frame.to_parquet(tmp_path / "a.parquet")
+    for name in ("a.csv", "a.jsonl", "a.parquet"):
+        split = read_split(tmp_path / name)
+        assert split.texts == ['a "quoted", film', "meh"], name
+        assert split.labels.tolist() == [1, 0], name
+
+
+def test_glue_test_split_is_unlabeled(tmp_path):
+    path = tmp_path / "test.tsv"
+    path.write_text("index\tsentence\n0\tuneasy mishmash\n1\ta poor imitation\n")
+    split = read_split(path, role="test")
+    assert split.texts == ["uneasy mishmash", "a poor imitation"]
+    assert split.labels is None
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"sentence\tlabel\n", "no sentences"),
+        (b"text_a\tlabel\nfine\t1\n", "no 'sentence' column"),
+        (b"sentence\tscore\nfine\t1\n", "no 'label' column"),
+        (b"sentence\tlabel\nfine\t1\nworse\t2\n", r"line 3: label '2' is not 0 or 1"),
+        (b"sentence\tlabel\nfine\t1.0\n", r"line 2: label '1.0' is not 0 or 1"),
+        (b"sentence\tlabel\nfine\tpos\n", r"line 2: label 'pos' is not 0 or 1"),
+        (b"sentence\tlabel\nfine\t1\n \t0\n", "line 3: empty sentence"),
+        (b"sentence\tlabel\nfine\t1\nok\t1\nbad \xff\t0\n", r"line 4: not UTF-8"),
+        (b"sentence\tlabel\nfine\t1\ntoo\tmany\t0\n", "Expected 2 fields in line 3"),
+    ],
+)
+def test_bad_files_name_file_and_line(tmp_path, content, message):
+    path = tmp_path / "train.tsv"
+    path.write_bytes(content)
+    with pytest.raises(PipelineError, match=message) as err:
+        read_split(path)
+    assert str(path) in str(err.value)
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(PipelineError, match="data file not found"):
+        read_split(tmp_path / "nope.tsv")
+    with pytest.raises(PipelineError, match="data folder not found"):
+        find_split_file(tmp_path / "nope", "train")
+    with pytest.raises(PipelineError, match="no file for split 'train'"):
+        find_split_file(tmp_path, "train")
+
+
+def test_validation_split_may_be_called_dev(tiny_data):
+    assert find_split_file(tiny_data, "validation").name == "dev.tsv"
+    splits = load_splits(DataConfig(dir=str(tiny_data)))
+    assert (len(splits["train"]), len(splits["eval"])) == (40, 20)
+
+
+def test_limit_then_stratified_holdout_is_reproducible(tmp_path):
+    rows = [(f"{s} {i}", 1) for i, s in enumerate(POSITIVE * 6)]
+    rows += [(f"{s} {i}", 0) for i, s in enumerate(NEGATIVE * 4)]
+    write_tsv(tmp_path / "train.tsv", rows, header=False)
+    config = DataConfig(dir=str(tmp_path), limit=80, holdout=0.25, seed=1)
+    splits = load_splits(config)
+    train, held = splits["train"], splits["eval"]
+    assert (len(train), len(held)) == (60, 20)
+    assert set(train.texts).isdisjoint(held.texts)
+    assert set(train.texts) | set(held.texts) == {s for s, _ in rows[:80]}
+    assert held.labels.mean() == pytest.approx(np.mean([y for _, y in rows[:80]]))
+    assert load_splits(config)["eval"].texts == held.texts
+    other_seed = load_splits(DataConfig(dir=str(tmp_path), limit=80, holdout=0.25, seed=2))
+    assert other_seed["eval"].texts != held.texts
+
+
+def test_content_hash_sees_every_change(tiny_data):
+    splits = load_splits(DataConfig(dir=str(tiny_data)))
+    before = content_hash(splits)
+    assert content_hash(load_splits(DataConfig(dir=str(tiny_data)))) == before
+    splits["train"].labels[0] = 1 - splits["train"].labels[0]
+    assert content_hash(splits) != before
+
+
+def test_hub_offline_fails_fast_and_says_what_to_do(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    started = time.perf_counter()
+    with pytest.raises(PipelineError, match="DATA=") as err:
+        load_splits(DataConfig(dataset="glue", subset="sst2"))
+    assert time.perf_counter() - started < 30
+    assert "cannot load dataset 'glue/sst2'" in str(err.value)

@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+
+from pipeline import PipelineError
+from pipeline.config import EncoderConfig
+from pipeline.encoder import embed, load_encoder, token_budget_batches
+
+SHORT = "fine ."
+SENTENCE = "a visually stunning rumination on love , memory and history"
+LONG = " ".join(["an overlong , overwrought and ultimately exhausting melodrama"] * 3)
+
+
+@pytest.fixture(scope="module")
+def load(tiny_encoder):
+    def _load(**settings):
+        return load_encoder(EncoderConfig(name=str(tiny_encoder), **settings))
+
+    return _load
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_vectors_do_not_depend_on_batch_company_or_order(load, pooling):
+    encoder = load(pooling=pooling, batch_tokens=4096)
+    alone, _ = embed(encoder, [SENTENCE], progress=False)
+    mixed = [SHORT, LONG, SENTENCE, "bad", LONG + " !", "an ok film"]
+    together, _ = embed(encoder, mixed, progress=False)
+    shuffled, _ = embed(encoder, mixed[::-1], progress=False)
+    one_by_one = np.vstack([embed(encoder, [t], progress=False)[0] for t in mixed])
+    assert np.abs(together[2] - alone[0]).max() <= 1e-4
+    assert np.abs(together - shuffled[::-1]).max() <= 1e-4
+    assert np.abs(together - one_by_one).max() <= 1e-4
+    # a wrongly sliced batch gives every sentence the same vector
+    distances = np.abs(together[:, None, :] - together[None, :, :]).max(axis=-1)
+    assert distances[~np.eye(len(mixed), dtype=bool)].min() > 1e-3
+
+
+def test_small_token_budget_gives_the_same_vectors(load):
+    texts = [SHORT, LONG, SENTENCE, "bad"] * 5
+    big, _ = embed(load(pooling="mean", batch_tokens=100_000), texts, progress=False)
+    small, _ = embed(load(pooling="mean", batch_tokens=16), texts, progress=False)
+    assert np.abs(big - small).max() <= 1e-4
+
+
+def test_token_budget_batches_cover_everything_within_budget():
+    lengths = np.array([5, 40, 12, 12, 3, 7, 40, 1])
+    order = np.argsort(-lengths, kind="stable")
+    batches = token_budget_batches(order, lengths, budget=48)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) == 1 or len(batch) * lengths[batch].max() <= 48
+
+
+def test_layers_and_poolings_differ(load):
+    texts = [SENTENCE, SHORT]
+    last, _ = embed(load(pooling="cls"), texts, progress=False)
+    first, _ = embed(load(pooling="cls", layer=0), texts, progress=False)
+    also_last, _ = embed(load(pooling="cls", layer=2), texts, progress=False)
+    mean, _ = embed(load(pooling="mean"), texts, progress=False)
+    assert last.shape == (2, 32) and last.dtype == np.float32
+    np.testing.assert_allclose(last, also_last, atol=1e-6)
+    assert np.abs(last - first).max() > 1e-3
+    assert np.abs(last - mean).max() > 1e-3
+
+
+def test_truncation_is_counted(load):
+    vectors, truncated = embed(load(max_length=8), [LONG, SHORT, SENTENCE], progress=False)
+    assert truncated == 2
+    assert vectors.shape == (3, 32)
+
+
+def test_bf16_is_close_to_fp32(load):
+    texts = [SENTENCE, SHORT, LONG]
+    fp32, _ = embed(load(pooling="mean"), texts, progress=False)
+    bf16, _ = embed(load(pooling="mean", precision="bf16"), texts, progress=False)
+    cosine = (fp32 * bf16).sum(1) / np.linalg.norm(fp32, axis=1) / np.linalg.norm(bf16, axis=1)
+    assert cosine.min() > 0.99
+    assert np.abs(fp32 - bf16).max() > 0  # autocast really ran
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"pooling": "pooler"}, "DistilBertModel .* has no pooler"),
+        ({"layer": 3}, "out of range"),
+        ({"layer": -4}, "out of range"),
+        ({"precision": "fp16"}, "fp16 needs a CUDA GPU"),
+        ({"device": "cuda"}, "no CUDA GPU"),
+    ],
+)
+def test_impossible_settings_are_clear_errors(load, settings, message):
+    with pytest.raises(PipelineError, match=message):
+        load(**settings)
+
+
+def test_empty_input(load):
+    vectors, truncated = embed(load(), [], progress=False)
+    assert vectors.shape == (0, 32) and truncated == 0

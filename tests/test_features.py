@@ -1,0 +1,84 @@
+import json
+
+import numpy as np
+import pytest
+from conftest import run_cli
+
+from pipeline import PipelineError, encoder
+from pipeline.config import load_config
+from pipeline.features import build_features, load_arrays, load_features
+
+
+def test_writes_arrays_labels_and_meta(tiny_config, workdir):
+    folder = build_features(load_config(tiny_config), progress=False)
+    assert folder.parent.resolve() == workdir / "data" / "features"
+    x, y = load_arrays(folder, "train")
+    assert x.shape == (40, 32) and x.dtype == np.float32
+    assert y.tolist() == [1] * 10 + [0] * 10 + [1] * 10 + [0] * 10
+    assert load_arrays(folder, "eval")[0].shape == (20, 32)
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["complete"] is True
+    assert meta["inputs"]["pooling"] == "mean"
+    assert meta["splits"]["train"]["arrays"]["train"]["shape"] == [40, 32]
+    assert not list(folder.parent.glob("*.partial"))
+
+
+def test_second_run_is_a_cache_hit_that_loads_no_model(tiny_config, workdir, monkeypatch):
+    config = load_config(tiny_config)
+    first = build_features(config, progress=False)
+
+    def no_model(*_):
+        raise AssertionError("the encoder was loaded on a cache hit")
+
+    monkeypatch.setattr(encoder, "load_encoder", no_model)
+    assert build_features(config, progress=False) == first
+
+
+def test_cache_hit_does_not_import_torch(tiny_config, workdir):
+    build_features(load_config(tiny_config), progress=False)
+    code = (
+        "import logging, sys; logging.basicConfig(level=logging.INFO); "
+        "from pipeline.config import load_config; "
+        "from pipeline.features import build_features; "
+        f"build_features(load_config({str(tiny_config)!r})); "
+        "assert 'torch' not in sys.modules, 'torch imported on a cache hit'"
+    )
+    result = run_cli("-c", code, cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "cache hit" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["encoder.pooling=cls", "encoder.layer=1", "encoder.max_length=16", "encoder.precision=bf16",
+     "data.limit=30"],
+)
+def test_any_input_that_changes_the_numbers_changes_the_folder(tiny_config, workdir, override):
+    base = build_features(load_config(tiny_config), progress=False)
+    other = build_features(load_config(tiny_config, [override]), progress=False)
+    assert other != base
+
+
+def test_changed_data_changes_the_folder(tiny_config, tiny_data, workdir):
+    base = build_features(load_config(tiny_config), progress=False)
+    dev = tiny_data / "dev.tsv"
+    dev.write_text(dev.read_text().replace("\t1\n", "\t0\n", 1))
+    assert build_features(load_config(tiny_config), progress=False) != base
+
+
+def test_damaged_cache_is_detected_and_rebuilt(tiny_config, workdir):
+    config = load_config(tiny_config)
+    folder = build_features(config, progress=False)
+    good = np.load(folder / "train.npy")
+    with open(folder / "train.npy", "r+b") as handle:  # flip bytes inside the array
+        handle.seek(-8, 2)
+        handle.write(b"\x00" * 8)
+    with pytest.raises(PipelineError, match="no features"):
+        load_features(config)
+    assert build_features(config, progress=False) == folder
+    np.testing.assert_array_equal(np.load(folder / "train.npy"), good)
+
+
+def test_train_before_features_is_a_clear_error(tiny_config, workdir):
+    with pytest.raises(PipelineError, match="run `make features`"):
+        load_features(load_config(tiny_config))

@@ -1,0 +1,58 @@
+import json
+
+import pytest
+
+from pipeline import PipelineError
+from pipeline.config import load_config
+from pipeline.features import build_features
+from pipeline.train import load_classifier, train
+
+
+@pytest.fixture
+def features(tiny_config, workdir):
+    config = load_config(tiny_config)
+    build_features(config, progress=False)
+    return config
+
+
+def test_saves_classifier_and_what_made_it(features, workdir):
+    model_dir = train(features)
+    assert model_dir.resolve() == workdir / "models" / "tiny"
+    meta = json.loads((model_dir / "model.json").read_text())
+    assert meta["C"] in (0.1, 10.0)
+    assert set(meta["cv_grid"]) == {"0.1", "10.0"}
+    assert meta["cv_accuracy"] == max(meta["cv_grid"].values())
+    assert meta["encoder"]["pooling"] == "mean" and meta["encoder"]["max_length"] == 32
+    assert meta["labels"] == ["negative", "positive"]
+    assert meta["n_train"] == 40 and meta["dim"] == 32
+    assert {"scikit-learn", "transformers", "torch"} <= set(meta["versions"])
+    classifier, _ = load_classifier(model_dir)
+    assert classifier.predict_proba([[0.0] * 32]).shape == (1, 2)
+
+
+def test_standardize_adds_a_scaler(tiny_config, workdir):
+    config = load_config(tiny_config, ["train.standardize=true"])
+    build_features(config, progress=False)
+    classifier, meta = load_classifier(train(config))
+    assert meta["standardize"] is True
+    assert "standardscaler" in classifier.named_steps
+
+
+def test_too_few_sentences_for_the_folds(tiny_config, workdir):
+    config = load_config(tiny_config, ["train.cv=25"])
+    build_features(config, progress=False)
+    with pytest.raises(PipelineError, match="too few for 25-fold"):
+        train(config)
+
+
+def test_a_changed_classifier_file_is_refused(features):
+    model_dir = train(features)
+    with open(model_dir / "classifier.joblib", "ab") as handle:
+        handle.write(b"\x00")
+    with pytest.raises(PipelineError, match="SHA-256 does not match"):
+        load_classifier(model_dir)
+
+
+def test_missing_classifier(workdir):
+    with pytest.raises(PipelineError, match="run `make train` first"):
+        load_classifier(workdir / "models" / "nothing")
