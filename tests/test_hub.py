@@ -17,7 +17,7 @@ def test_local_folder_is_used_as_is(tiny_encoder):
 
 
 def test_unknown_encoder_offline_is_a_clear_error():
-    with pytest.raises(PipelineError, match="encoder.name=minilm") as err:
+    with pytest.raises(PipelineError, match=r"encoder\.name=minilm") as err:
         encoder_dir("no-such-org/no-such-model")
     assert "not available from the hub" in str(err.value)
 

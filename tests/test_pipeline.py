@@ -6,8 +6,8 @@ import pytest
 from conftest import ROOT, run_cli
 
 from pipeline.config import load_config
-from pipeline.evaluate import evaluate
 from pipeline.data import load_splits
+from pipeline.evaluate import evaluate
 from pipeline.features import build_features, load_arrays, load_features
 from pipeline.predict import predict
 from pipeline.train import load_classifier, train
@@ -37,12 +37,15 @@ def test_hub_config_offline_is_one_clear_error(workdir):
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(b"sentence\tlabel\nfine\t1\nbad\t7\n", "line 3: label '7'"),
-     (b"sentence\tlabel\nfine\t1\n\xff\t0\n", "line 3: not UTF-8"),
-     (b"sentence\nfine\n", "no 'label' column")],
+    [
+        (b"sentence\tlabel\nfine\t1\nbad\t7\n", "line 3: label '7'"),
+        (b"sentence\tlabel\nfine\t1\n\xff\t0\n", "line 3: not UTF-8"),
+        (b"sentence\nfine\n", "no 'label' column"),
+    ],
 )
-def test_bad_data_stops_with_exit_2_and_writes_nothing(tiny_config, tiny_data, workdir, content,
-                                                       message):
+def test_bad_data_stops_with_exit_2_and_writes_nothing(
+    tiny_config, tiny_data, workdir, content, message
+):
     (tiny_data / "train.tsv").write_bytes(content)
     result = run_cli("-m", "pipeline.features", "--config", str(tiny_config), cwd=workdir)
     assert result.returncode == 2
@@ -52,8 +55,9 @@ def test_bad_data_stops_with_exit_2_and_writes_nothing(tiny_config, tiny_data, w
 
 
 def test_unknown_config_key_via_the_command_line(tiny_config, workdir):
-    result = run_cli("-m", "pipeline.train", "--config", str(tiny_config),
-                     "--set", "train.c=1", cwd=workdir)
+    result = run_cli(
+        "-m", "pipeline.train", "--config", str(tiny_config), "--set", "train.c=1", cwd=workdir
+    )
     assert result.returncode == 2
     assert "unknown key 'c'" in result.stderr
 
@@ -61,9 +65,10 @@ def test_unknown_config_key_via_the_command_line(tiny_config, workdir):
 @pytest.mark.slow
 def test_packaged_minilm_on_real_sentences(shared_data, workdir):
     """The offline encoder on 600 real SST-2 sentences: clearly better than chance."""
-    config = load_config(ROOT / "configs" / "alammar-2000-minilm.yaml",
-                         [f"data.dir={shared_data / 'sst2-sentences'}", "data.limit=600",
-                          "train.cv=3"])
+    config = load_config(
+        ROOT / "configs" / "alammar-2000-minilm.yaml",
+        [f"data.dir={shared_data / 'sst2-sentences'}", "data.limit=600", "train.cv=3"],
+    )
     build_features(config, progress=False)
     train(config)
     metrics = evaluate(config)

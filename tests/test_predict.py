@@ -52,15 +52,20 @@ def test_read_texts_keeps_blank_lines_and_reports_bad_bytes(tmp_path):
 
 
 def test_table_shortens_long_texts():
-    table = format_table([{"text": "y" * 200, "label": "positive", "probability": 0.9},
-                          {"text": "", "error": "empty text"}])
+    table = format_table(
+        [
+            {"text": "y" * 200, "label": "positive", "probability": 0.9},
+            {"text": "", "error": "empty text"},
+        ]
+    )
     assert "positive" in table and "0.900" in table and "y" * 68 not in table
     assert "empty text" in table
 
 
 def test_command_line_json_and_stdin(model_dir, workdir):
-    result = run_cli(PREDICT, "--json", "--file", "-", "a good film", cwd=workdir,
-                     stdin="i loved it\n\nawful\n")
+    result = run_cli(
+        PREDICT, "--json", "--file", "-", "a good film", cwd=workdir, stdin="i loved it\n\nawful\n"
+    )
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["text"] for r in rows] == ["a good film", "i loved it", "", "awful"]
