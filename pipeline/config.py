@@ -58,6 +58,7 @@ class TrainConfig:
     cv: int = 5
     standardize: bool = False
     max_iter: int = 2000
+    save_joblib: bool = False  # also save the scikit-learn object (a pickle) for your own code
 
 
 @dataclass
@@ -141,6 +142,7 @@ def _validate(config: Config) -> None:
     _typed("train.cv", train.cv, int, minimum=2)
     _typed("train.max_iter", train.max_iter, int, minimum=1)
     _typed("train.standardize", train.standardize, bool)
+    _typed("train.save_joblib", train.save_joblib, bool)
     if data.limit is not None:
         _typed("data.limit", data.limit, int, minimum=1)
     if data.holdout is not None and not (

@@ -29,7 +29,8 @@ from pipeline import PipelineError, cli
 from pipeline.config import Config
 from pipeline.features import FEATURES_ROOT, load_arrays, load_features
 from pipeline.io import atomic_path, write_json
-from pipeline.train import MODELS_ROOT, load_classifier
+from pipeline.probe import load_probe
+from pipeline.train import MODELS_ROOT
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Score the run's classifier and the baseline on the eval split; write the reports."""
     folder, _ = load_features(config, features_root)
-    classifier, model_meta = load_classifier(models_root / config.run)
+    classifier, model_meta = load_probe(models_root / config.run)
     if model_meta["features"] != folder.name:
         raise PipelineError(
             f"the classifier in {models_root / config.run} was trained on features "

@@ -21,10 +21,10 @@ if __name__ == "__main__" and not __package__:  # run as a file: import the pack
 from pipeline import PipelineError, cli
 from pipeline.config import EncoderConfig
 from pipeline.hub import encoder_dir, weights_hash
-from pipeline.train import MODELS_ROOT, load_classifier
+from pipeline.probe import load_probe
 
 
-def latest_model(root: Path = MODELS_ROOT) -> Path:
+def latest_model(root: Path = Path("models")) -> Path:
     """The folder of the most recently trained classifier under `root`."""
     found = sorted(root.glob("*/model.json"), key=lambda p: p.stat().st_mtime)
     if not found:
@@ -39,7 +39,7 @@ def predict(texts: list[str], model_dir: Path) -> list[dict]:
     """One result per text: label and probabilities, or an error for text that cannot be labeled."""
     from pipeline.encoder import embed, load_encoder  # torch is imported only when needed
 
-    classifier, meta = load_classifier(model_dir)
+    classifier, meta = load_probe(model_dir)
     config = EncoderConfig(**meta["encoder"])
     folder = encoder_dir(config.name, config.revision)
     if weights_hash(folder) != meta["weights_sha256"]:

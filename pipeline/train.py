@@ -2,9 +2,11 @@
 
 C is chosen by stratified k-fold cross-validation on the train split only, over the small
 log-spaced grid ``train.cs``; the best C is then refit on the whole train split. The classifier is
-saved to ``models/<run>/classifier.joblib`` with a ``model.json`` that records what made it
-(encoder, pooling, layer, max_length, features, C, CV accuracy, library versions) and the
-classifier file's SHA-256, which is checked before it is ever loaded.
+saved to ``models/<run>/classifier.npz`` (plain arrays, see `pipeline.probe`) with a ``model.json``
+that records what made it (encoder, pooling, layer, max_length, features, C, CV accuracy, library
+versions) and the classifier file's SHA-256, checked before it is loaded. ``train.save_joblib``
+adds the fitted scikit-learn object as ``classifier.joblib`` for your own code; the pipeline itself
+never unpickles anything.
 
     python -m pipeline.train --config configs/sst2-minilm.yaml --data ../shared/data/sst2-glue
 """
@@ -15,11 +17,9 @@ import logging
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
 
 import joblib
 import numpy as np
-from sklearn.base import ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
@@ -29,12 +29,13 @@ from pipeline import PipelineError, cli
 from pipeline.config import Config, to_dict
 from pipeline.data import LABEL_NAMES
 from pipeline.features import FEATURES_ROOT, load_arrays, load_features
-from pipeline.io import atomic_path, read_json, sha256_file, write_json
+from pipeline.io import atomic_path, sha256_file, write_json
+from pipeline.probe import PROBE_FILE, LinearProbe
 
 log = logging.getLogger(__name__)
 
 MODELS_ROOT = Path("models")
-CLASSIFIER_FILE = "classifier.joblib"
+JOBLIB_FILE = "classifier.joblib"
 VERSIONED = ("scikit-learn", "transformers", "torch", "numpy")
 
 
@@ -67,12 +68,15 @@ def train(
     )
     search.fit(x, y)
     best_c = search.best_params_["logisticregression__C"]
+    probe = LinearProbe.from_sklearn(search.best_estimator_)
     log.info("train: best C=%g, CV accuracy %.4f", best_c, search.best_score_)
 
     model_dir = models_root / config.run
-    with atomic_path(model_dir / CLASSIFIER_FILE) as tmp:
-        joblib.dump(search.best_estimator_, tmp)
-        digest = sha256_file(tmp)
+    files = {"classifier": {"file": PROBE_FILE, "sha256": probe.save(model_dir / PROBE_FILE)}}
+    if config.train.save_joblib:
+        with atomic_path(model_dir / JOBLIB_FILE) as tmp:
+            joblib.dump(search.best_estimator_, tmp)
+            files["joblib"] = {"file": JOBLIB_FILE, "sha256": sha256_file(tmp)}
     write_json(
         model_dir / "model.json",
         {
@@ -92,40 +96,12 @@ def train(
                 str(c): round(float(s), 5)
                 for c, s in zip(config.train.cs, search.cv_results_["mean_test_score"], strict=True)
             },
-            "classifier": {"file": CLASSIFIER_FILE, "sha256": digest},
+            **files,
             "versions": {name: version(name) for name in VERSIONED},
         },
     )
     log.info("train: saved %s", model_dir)
     return model_dir
-
-
-def load_classifier(model_dir: Path) -> tuple[ClassifierMixin, dict[str, Any]]:
-    """The saved classifier and its model.json, after checking the file's recorded SHA-256.
-
-    A joblib file runs code when loaded, so a file whose checksum differs is refused.
-    """
-    model_dir = Path(model_dir)
-    if not (model_dir / "model.json").is_file():
-        raise PipelineError(f"no trained classifier in {model_dir}; run `make train` first")
-    meta = read_json(model_dir / "model.json")
-    path = model_dir / meta["classifier"]["file"]
-    if not path.is_file():
-        raise PipelineError(f"classifier file missing: {path}; run `make train` again")
-    if sha256_file(path) != meta["classifier"]["sha256"]:
-        raise PipelineError(
-            f"refusing to load {path}: its SHA-256 does not match model.json (the file changed "
-            "after training); run `make train` again"
-        )
-    trained_with = meta["versions"]["scikit-learn"]
-    if trained_with != version("scikit-learn"):
-        log.warning(
-            "warning: %s was trained with scikit-learn %s, this is %s",
-            path,
-            trained_with,
-            version("scikit-learn"),
-        )
-    return joblib.load(path), meta
 
 
 def main() -> None:

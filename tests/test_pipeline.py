@@ -10,7 +10,8 @@ from pipeline.data import load_splits
 from pipeline.evaluate import evaluate
 from pipeline.features import build_features, load_arrays, load_features
 from pipeline.predict import predict
-from pipeline.train import load_classifier, train
+from pipeline.probe import load_probe
+from pipeline.train import train
 
 
 def test_features_train_evaluate_predict(tiny_config, workdir):
@@ -77,7 +78,7 @@ def test_packaged_minilm_on_real_sentences(shared_data, workdir):
     # predict.py re-encodes text the same way the features stage did
     folder, _ = load_features(config)
     x_eval, _ = load_arrays(folder, "eval")
-    classifier, _ = load_classifier(workdir / "models" / "alammar-2000-minilm")
+    classifier, _ = load_probe(workdir / "models" / "alammar-2000-minilm")
     texts = load_splits(config.data)["eval"].texts[:20]
     results = predict(texts, workdir / "models" / "alammar-2000-minilm")
     expected = classifier.predict_proba(x_eval[:20])[:, 1]

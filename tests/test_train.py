@@ -5,7 +5,8 @@ import pytest
 from pipeline import PipelineError
 from pipeline.config import load_config
 from pipeline.features import build_features
-from pipeline.train import load_classifier, train
+from pipeline.probe import load_probe
+from pipeline.train import train
 
 
 @pytest.fixture
@@ -26,16 +27,25 @@ def test_saves_classifier_and_what_made_it(features, workdir):
     assert meta["labels"] == ["negative", "positive"]
     assert meta["n_train"] == 40 and meta["dim"] == 32
     assert {"scikit-learn", "transformers", "torch"} <= set(meta["versions"])
-    classifier, _ = load_classifier(model_dir)
+    assert not (model_dir / "classifier.joblib").exists()  # no pickle unless asked for
+    classifier, _ = load_probe(model_dir)
     assert classifier.predict_proba([[0.0] * 32]).shape == (1, 2)
+
+
+def test_joblib_only_when_asked(tiny_config, workdir):
+    config = load_config(tiny_config, ["train.save_joblib=true"])
+    build_features(config, progress=False)
+    meta = json.loads((train(config) / "model.json").read_text())
+    assert meta["joblib"]["file"] == "classifier.joblib"
+    assert len(meta["joblib"]["sha256"]) == 64
 
 
 def test_standardize_adds_a_scaler(tiny_config, workdir):
     config = load_config(tiny_config, ["train.standardize=true"])
     build_features(config, progress=False)
-    classifier, meta = load_classifier(train(config))
+    classifier, meta = load_probe(train(config))
     assert meta["standardize"] is True
-    assert "standardscaler" in classifier.named_steps
+    assert classifier.mean is not None and classifier.scale is not None
 
 
 def test_too_few_sentences_for_the_folds(tiny_config, workdir):
@@ -47,12 +57,12 @@ def test_too_few_sentences_for_the_folds(tiny_config, workdir):
 
 def test_a_changed_classifier_file_is_refused(features):
     model_dir = train(features)
-    with open(model_dir / "classifier.joblib", "ab") as handle:
+    with open(model_dir / "classifier.npz", "ab") as handle:
         handle.write(b"\x00")
     with pytest.raises(PipelineError, match="SHA-256 does not match"):
-        load_classifier(model_dir)
+        load_probe(model_dir)
 
 
 def test_missing_classifier(workdir):
     with pytest.raises(PipelineError, match="run `make train` first"):
-        load_classifier(workdir / "models" / "nothing")
+        load_probe(workdir / "models" / "nothing")

@@ -1,0 +1,99 @@
+"""The saved classifier: a logistic regression's numbers in ``classifier.npz``, never a pickle.
+
+A joblib/pickle file runs code when it is loaded, so the pipeline stores only arrays (weights,
+bias, optional standardisation) and loads them with ``allow_pickle=False`` after checking the
+SHA-256 recorded in ``model.json``. Scoring needs numpy alone, so predict starts fast and a
+classifier does not depend on the scikit-learn version that trained it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline import PipelineError
+from pipeline.io import atomic_path, read_json, sha256_file
+
+PROBE_FILE = "classifier.npz"
+
+
+@dataclass
+class LinearProbe:
+    """p(positive | x) = sigmoid(((x - mean) / scale) . coef + intercept)."""
+
+    coef: np.ndarray
+    intercept: float
+    mean: np.ndarray | None = None
+    scale: np.ndarray | None = None
+
+    @classmethod
+    def from_sklearn(cls, model: Any) -> LinearProbe:
+        """From a fitted binary `LogisticRegression`, or a pipeline of `StandardScaler` and one."""
+        steps = list(model.named_steps.values()) if hasattr(model, "named_steps") else [model]
+        *scalers, logreg = steps
+        scaler = scalers[0] if scalers else None
+        return cls(
+            coef=logreg.coef_[0].astype(np.float64),
+            intercept=float(logreg.intercept_[0]),
+            mean=None if scaler is None else scaler.mean_.astype(np.float64),
+            scale=None if scaler is None else scaler.scale_.astype(np.float64),
+        )
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities of [negative, positive] for each row of `x`, like scikit-learn's."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != len(self.coef):
+            raise PipelineError(
+                f"features have shape {x.shape}, the classifier expects {len(self.coef)} columns"
+            )
+        if self.mean is not None:
+            x = (x - self.mean) / self.scale
+        p_positive = np.exp(-np.logaddexp(0.0, -(x @ self.coef + self.intercept)))
+        return np.column_stack([1.0 - p_positive, p_positive])
+
+    def save(self, path: Path) -> str:
+        """Write the arrays atomically; return the file's SHA-256."""
+        arrays = {"coef": self.coef, "intercept": np.array([self.intercept])}
+        if self.mean is not None:
+            arrays |= {"mean": self.mean, "scale": self.scale}
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, **arrays)
+            return sha256_file(tmp)
+
+    @classmethod
+    def load(cls, path: Path) -> LinearProbe:
+        """Read arrays written by `save` (no pickles allowed)."""
+        with np.load(path, allow_pickle=False) as arrays:
+            return cls(
+                coef=arrays["coef"],
+                intercept=float(arrays["intercept"][0]),
+                mean=arrays.get("mean"),
+                scale=arrays.get("scale"),
+            )
+
+
+def load_probe(model_dir: Path) -> tuple[LinearProbe, dict[str, Any]]:
+    """The classifier in `model_dir` and its model.json, after checking the recorded SHA-256."""
+    model_dir = Path(model_dir)
+    if not (model_dir / "model.json").is_file():
+        raise PipelineError(f"no trained classifier in {model_dir}; run `make train` first")
+    meta = read_json(model_dir / "model.json")
+    try:
+        path, expected = model_dir / meta["classifier"]["file"], meta["classifier"]["sha256"]
+    except (KeyError, TypeError):
+        raise PipelineError(f"{model_dir / 'model.json'} has no classifier entry") from None
+    if not path.is_file():
+        raise PipelineError(f"classifier file missing: {path}; run `make train` again")
+    if sha256_file(path) != expected:
+        raise PipelineError(
+            f"refusing to load {path}: its SHA-256 does not match model.json (the file changed "
+            "after training); run `make train` again"
+        )
+    try:
+        return LinearProbe.load(path), meta
+    except (ValueError, KeyError, OSError) as err:
+        raise PipelineError(f"{path} is not a classifier file: {err}") from None

@@ -1,0 +1,47 @@
+import json
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from pipeline import PipelineError
+from pipeline.io import sha256_file
+from pipeline.probe import LinearProbe, load_probe
+
+
+@pytest.fixture
+def xy():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 8)).astype(np.float32) * rng.uniform(0.1, 10, size=8)
+    y = (x[:, 0] + 0.5 * x[:, 3] + rng.normal(size=200) > 0).astype(int)
+    return x, y
+
+
+@pytest.mark.parametrize("standardize", [False, True])
+def test_same_probabilities_as_scikit_learn(xy, standardize, tmp_path):
+    x, y = xy
+    steps = [StandardScaler()] if standardize else []
+    model = make_pipeline(*steps, LogisticRegression(C=0.3)).fit(x, y)
+    probe = LinearProbe.from_sklearn(model)
+    np.testing.assert_allclose(probe.predict_proba(x), model.predict_proba(x), atol=1e-10)
+    probe.save(tmp_path / "p.npz")
+    again = LinearProbe.load(tmp_path / "p.npz")
+    np.testing.assert_allclose(again.predict_proba(x), model.predict_proba(x), atol=1e-10)
+
+
+def test_wrong_width_is_a_clear_error(xy):
+    x, y = xy
+    probe = LinearProbe.from_sklearn(LogisticRegression().fit(x, y))
+    with pytest.raises(PipelineError, match="expects 8 columns"):
+        probe.predict_proba(x[:, :5])
+
+
+def test_a_pickle_inside_the_file_is_never_loaded(tmp_path):
+    path = tmp_path / "classifier.npz"
+    np.savez(path, coef=np.array([object()], dtype=object), intercept=np.zeros(1))
+    meta = {"classifier": {"file": path.name, "sha256": sha256_file(path)}}
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(PipelineError, match="not a classifier file"):
+        load_probe(tmp_path)
