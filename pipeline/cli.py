@@ -57,7 +57,7 @@ def run(main: Callable[[], None]) -> NoReturn:
     except PipelineError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        print(str(err) or "interrupted", file=sys.stderr)
         sys.exit(130)
     sys.exit(0)

@@ -8,6 +8,7 @@ token budget (padding only to the longest sentence in each batch), run under
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,8 +83,15 @@ def embed(
     texts: list[str],
     out: np.ndarray | None = None,
     progress: bool = True,
+    skip_batches: int = 0,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, int]:
-    """Vectors for `texts` in input order (into `out` if given) and the number truncated."""
+    """Vectors for `texts` in input order (into `out` if given) and the number truncated.
+
+    The batches are a fixed function of the texts, tokenizer and token budget, so a caller can
+    resume: `skip_batches` leaves the first batches (already in `out`) alone, and
+    `on_batch(done, total)` is called after each batch.
+    """
     config = encoder.config
     if out is None:
         out = np.empty((len(texts), encoder.dim), dtype=np.float32)
@@ -99,11 +107,15 @@ def embed(
         _autocast(config.precision, encoder.device),
         tqdm(total=len(texts), unit="sent", disable=not progress, desc="encoding") as bar,
     ):
-        for batch in token_budget_batches(order, lengths, config.batch_tokens):
+        batches = token_budget_batches(order, lengths, config.batch_tokens)
+        bar.update(sum(map(len, batches[:skip_batches])))
+        for done, batch in enumerate(batches[skip_batches:], start=skip_batches + 1):
             input_ids, mask = _pad([ids[i] for i in batch], encoder.tokenizer.pad_token_id)
             vectors = _forward(encoder, input_ids.to(encoder.device), mask.to(encoder.device))
             out[batch] = vectors.float().cpu().numpy()
             bar.update(len(batch))
+            if on_batch:
+                on_batch(done, len(batches))
     return out, truncated
 
 

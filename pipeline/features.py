@@ -16,6 +16,8 @@ import logging
 import re
 import shutil
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
@@ -32,6 +34,8 @@ from pipeline.io import read_json, sha256_file, write_json
 log = logging.getLogger(__name__)
 
 FEATURES_ROOT = Path("data/features")
+PROGRESS_FILE = "progress.json"
+CHECKPOINT_SECONDS = 1.0
 
 
 def fingerprint_inputs(config: Config, splits: dict[str, Split]) -> dict[str, Any]:
@@ -57,17 +61,38 @@ def features_dir(inputs: dict[str, Any], root: Path = FEATURES_ROOT) -> Path:
 
 
 def build_features(config: Config, root: Path = FEATURES_ROOT, progress: bool = True) -> Path:
-    """Compute (or find in the cache) the features for `config`; return their folder."""
+    """Compute (or find in the cache) the features for `config`; return their folder.
+
+    Runs on the same features wait for each other (a file lock), so the cache is built once.
+    """
     splits = load_splits(config.data)
     inputs = fingerprint_inputs(config, splits)
     folder = features_dir(inputs, root)
-    if _is_complete(folder):
-        log.info("features: cache hit, %s", folder)
-        return folder
-    if folder.exists():
-        log.warning("features: %s is incomplete or damaged; rebuilding it", folder)
+    if not _is_complete(folder):
+        with _lock(folder):
+            if not _is_complete(folder):  # nobody built it while we waited
+                _extract(config, splits, inputs, folder, progress)
+                return folder
+    log.info("features: cache hit, %s", folder)
+    return folder
+
+
+def _extract(
+    config: Config, splits: dict[str, Split], inputs: dict[str, Any], folder: Path, progress: bool
+) -> None:
+    """Encode every split into `<folder>.partial`, resuming from its progress.json, then rename."""
     from pipeline.encoder import embed, load_encoder  # torch is imported only when needed
 
+    if folder.exists():
+        log.warning("features: %s is incomplete or damaged; rebuilding it", folder)
+        shutil.rmtree(folder)
+    partial = folder.with_name(folder.name + ".partial")
+    state = {"inputs": inputs, "batch_tokens": config.encoder.batch_tokens, "done": {}}
+    previous = _read_progress(partial)
+    if previous and {**previous, "done": {}} == state:
+        state = previous
+    else:
+        shutil.rmtree(partial, ignore_errors=True)
     started = time.perf_counter()
     encoder = load_encoder(config.encoder)
     log.info(
@@ -76,17 +101,25 @@ def build_features(config: Config, root: Path = FEATURES_ROOT, progress: bool = 
         encoder.device,
         config.encoder.pooling,
     )
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
     try:
-        partial.mkdir(parents=True)
+        partial.mkdir(parents=True, exist_ok=True)
         split_meta = {}
         for role, split in splits.items():
             path = partial / f"{role}.npy"
+            done = state["done"].get(role, 0) if path.is_file() else 0
+            if done:
+                log.info("features: %s: resuming after batch %d", role, done)
             out = np.lib.format.open_memmap(
-                path, mode="w+", dtype=np.float32, shape=(len(split), encoder.dim)
+                path, mode="r+" if done else "w+", dtype=np.float32, shape=(len(split), encoder.dim)
             )
-            _, truncated = embed(encoder, split.texts, out=out, progress=progress)
+            _, truncated = embed(
+                encoder,
+                split.texts,
+                out=out,
+                progress=progress,
+                skip_batches=done,
+                on_batch=_checkpoint(partial, state, role),
+            )
             out.flush()
             del out
             if truncated:
@@ -97,38 +130,92 @@ def build_features(config: Config, root: Path = FEATURES_ROOT, progress: bool = 
                     len(split),
                     config.encoder.max_length,
                 )
-            split_meta[role] = {
-                "n": len(split),
-                "source": split.source,
-                "truncated": truncated,
-                "labeled": split.labels is not None,
-                "arrays": {role: _array_meta(path)},
-            }
-            if split.labels is not None:
-                labels_path = partial / f"{role}_labels.npy"
-                np.save(labels_path, split.labels)
-                split_meta[role]["arrays"][f"{role}_labels"] = _array_meta(labels_path)
-        meta = {
-            "complete": True,
-            "fingerprint": folder.name,
-            "inputs": inputs,
-            "encoder": to_dict(config.encoder),
-            "dim": encoder.dim,
-            "device": str(encoder.device),
-            "splits": split_meta,
-            "seconds": round(time.perf_counter() - started, 2),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "versions": {p: version(p) for p in ("torch", "transformers", "numpy")},
-        }
-        write_json(partial / "meta.json", meta)
-        shutil.rmtree(folder, ignore_errors=True)
+            split_meta[role] = _split_meta(partial, role, split, truncated)
+        seconds = round(time.perf_counter() - started, 2)
+        write_json(
+            partial / "meta.json",
+            {
+                "complete": True,
+                "fingerprint": folder.name,
+                "inputs": inputs,
+                "encoder": to_dict(config.encoder),
+                "dim": encoder.dim,
+                "device": str(encoder.device),
+                "splits": split_meta,
+                "seconds": seconds,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "versions": {p: version(p) for p in ("torch", "transformers", "numpy")},
+            },
+        )
+        (partial / PROGRESS_FILE).unlink()
         partial.rename(folder)
     except OSError as err:
         raise PipelineError(f"cannot write features to {partial}: {err.strerror or err}") from None
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(
+            f"interrupted; run features again to resume from {partial}"
+        ) from None
+    log.info("features: wrote %s in %.1f s", folder, seconds)
+
+
+def _checkpoint(partial: Path, state: dict[str, Any], role: str) -> Callable[[int, int], None]:
+    """An `on_batch` callback that records progress at most once a second and at the end.
+
+    The arrays are memory-mapped, so what a batch wrote is in the page cache before progress.json
+    says so; a killed run loses at most the last second of work.
+    """
+    last = time.monotonic()
+
+    def record(done: int, total: int) -> None:
+        nonlocal last
+        if done == total or time.monotonic() - last >= CHECKPOINT_SECONDS:
+            state["done"][role] = done
+            write_json(partial / PROGRESS_FILE, state)
+            last = time.monotonic()
+
+    return record
+
+
+def _read_progress(partial: Path) -> dict[str, Any] | None:
+    try:
+        return read_json(partial / PROGRESS_FILE)
+    except PipelineError:
+        return None
+
+
+@contextmanager
+def _lock(folder: Path) -> Iterator[None]:
+    """Hold `<folder>.lock`; say so when another run holds it and we wait."""
+    from filelock import FileLock, Timeout
+
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise PipelineError(f"cannot create {folder.parent}: {err.strerror or err}") from None
+    lock = FileLock(f"{folder}.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.info("features: another run is building %s; waiting for it", folder)
+        lock.acquire()
+    try:
+        yield
     finally:
-        shutil.rmtree(partial, ignore_errors=True)
-    log.info("features: wrote %s in %.1f s", folder, meta["seconds"])
-    return folder
+        lock.release()
+
+
+def _split_meta(partial: Path, role: str, split: Split, truncated: int) -> dict[str, Any]:
+    arrays = {role: _array_meta(partial / f"{role}.npy")}
+    if split.labels is not None:
+        np.save(partial / f"{role}_labels.npy", split.labels)
+        arrays[f"{role}_labels"] = _array_meta(partial / f"{role}_labels.npy")
+    return {
+        "n": len(split),
+        "source": split.source,
+        "truncated": truncated,
+        "labeled": split.labels is not None,
+        "arrays": arrays,
+    }
 
 
 def load_features(config: Config, root: Path = FEATURES_ROOT) -> tuple[Path, dict[str, Any]]:

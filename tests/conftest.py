@@ -115,3 +115,22 @@ def run_cli(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.Compl
         text=True,
         timeout=300,
     )
+
+
+@pytest.fixture
+def slow_config(tmp_path, tiny_encoder) -> Path:
+    """The tiny encoder on 20,000 varied sentences in small batches: a run that lasts seconds."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    words = (POSITIVE + NEGATIVE) * 300
+    rows = [
+        (" ".join(words[i % 5000 : i % 5000 + 1 + i % 7]) + f" {i}", i % 2) for i in range(20_000)
+    ]
+    write_tsv(folder / "train.tsv", rows)
+    write_tsv(folder / "dev.tsv", rows[:200])
+    path = tmp_path / "slow.yaml"
+    path.write_text(
+        f"data:\n  dir: {folder}\nencoder:\n  name: {tiny_encoder}\n  batch_tokens: 32\n",
+        encoding="utf-8",
+    )
+    return path
