@@ -17,6 +17,7 @@ import yaml
 from pipeline import PipelineError
 
 POOLINGS = ("cls", "mean", "pooler")
+EMPTY_SENTENCES = ("error", "drop")
 PRECISIONS = ("fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -34,6 +35,7 @@ class DataConfig:
     limit: int | None = None  # keep only the first N training sentences
     holdout: float | None = None  # evaluate on this stratified fraction of train instead
     seed: int = 42
+    empty: str = "error"  # empty sentences: error | drop (with a count)
 
 
 @dataclass
@@ -134,6 +136,7 @@ def _validate(config: Config) -> None:
     _choice("encoder.pooling", enc.pooling, POOLINGS)
     _choice("encoder.precision", enc.precision, PRECISIONS)
     _choice("encoder.device", enc.device, DEVICES)
+    _choice("data.empty", data.empty, EMPTY_SENTENCES)
     _typed("encoder.layer", enc.layer, int)
     _typed("encoder.max_length", enc.max_length, int, minimum=2)
     _typed("encoder.batch_tokens", enc.batch_tokens, int, minimum=1)

@@ -55,7 +55,8 @@ def load_splits(cfg: DataConfig) -> dict[str, Split]:
         wanted["test"] = cfg.test_split
     if cfg.dir:
         splits = {
-            role: read_split(find_split_file(cfg.dir, name), role) for role, name in wanted.items()
+            role: read_split(find_split_file(cfg.dir, name), role, cfg.empty)
+            for role, name in wanted.items()
         }
     else:
         splits = _from_hub(cfg, wanted)
@@ -95,7 +96,7 @@ def find_split_file(folder: str | Path, split: str) -> Path:
     raise PipelineError(f"no file for split {split!r} in {folder} (looked for {names})")
 
 
-def read_split(path: str | Path, role: str = "train") -> Split:
+def read_split(path: str | Path, role: str = "train", empty: str = "error") -> Split:
     """Read and validate one local file; the ``test`` role may lack labels."""
     path = Path(path)
     if not path.is_file():
@@ -105,14 +106,14 @@ def read_split(path: str | Path, role: str = "train") -> Split:
             frame = pd.read_parquet(path)
         except Exception as err:
             raise PipelineError(f"{path}: cannot read Parquet: {err}") from None
-        return _validate(frame, path, role, first_line=None)
+        return _validate(frame, path, role, None, empty)
     text = _decode(path)
     if not text.strip():
         raise PipelineError(f"{path}: the file is empty")
     try:
         if path.suffix == ".jsonl":
             frame = pd.read_json(io.StringIO(text), lines=True, dtype=False)
-            return _validate(frame, path, role, first_line=1)
+            return _validate(frame, path, role, 1, empty)
         sep = "," if path.suffix == ".csv" else "\t"
         first = text.splitlines()[0].split(sep)
         has_header = any(c.strip() in (*TEXT_COLUMNS, "label") for c in first)
@@ -129,7 +130,7 @@ def read_split(path: str | Path, role: str = "train") -> Split:
         )
     except (ValueError, pd.errors.ParserError) as err:
         raise PipelineError(f"{path}: cannot parse: {err}") from None
-    return _validate(frame, path, role, first_line=2 if has_header else 1)
+    return _validate(frame, path, role, 2 if has_header else 1, empty)
 
 
 def _decode(path: Path) -> str:
@@ -144,8 +145,14 @@ def _decode(path: Path) -> str:
         ) from None
 
 
-def _validate(frame: pd.DataFrame, path: Path, role: str, first_line: int | None) -> Split:
-    """Check columns, sentences and labels; errors name the file and line (or row)."""
+def _validate(
+    frame: pd.DataFrame, path: Path, role: str, first_line: int | None, empty: str
+) -> Split:
+    """Check columns, sentences and labels; errors name the file and line (or row).
+
+    Empty sentences are an error, or dropped and counted when `empty` is "drop". Duplicate rows
+    and sentences with both labels are reported, not removed.
+    """
 
     def where(row: int) -> str:
         return f"{path}, line {row + first_line}" if first_line else f"{path}, row {row + 1}"
@@ -159,22 +166,46 @@ def _validate(frame: pd.DataFrame, path: Path, role: str, first_line: int | None
         )
     if frame.empty:
         raise PipelineError(f"{path}: no sentences (only a header?)")
-    texts = []
+    if role != "test" and "label" not in frame.columns:
+        raise PipelineError(f"{path}: no 'label' column (columns: {', '.join(frame.columns)})")
+    rows, texts = [], []
     for row, value in enumerate(frame[text_col].tolist()):
-        if not isinstance(value, str) or not value.strip():
-            raise PipelineError(f"{where(row)}: empty sentence")
-        texts.append(value.strip())
-    if role == "test" or "label" not in frame.columns:
-        if role != "test":
-            raise PipelineError(f"{path}: no 'label' column (columns: {', '.join(frame.columns)})")
+        if isinstance(value, str) and value.strip():
+            rows.append(row)
+            texts.append(value.strip())
+        elif empty == "error":
+            raise PipelineError(
+                f"{where(row)}: empty sentence (set data.empty=drop to skip such rows)"
+            )
+    if len(rows) < len(frame):
+        log.warning("%s: dropped %d empty sentences", path, len(frame) - len(rows))
+    if not rows:
+        raise PipelineError(f"{path}: no sentences left")
+    if role == "test":
         return Split(texts, None, str(path))
-    labels = np.empty(len(frame), dtype=np.int64)
-    for row, value in enumerate(frame["label"].tolist()):
-        label = _parse_label(value)
+    labels = np.empty(len(rows), dtype=np.int64)
+    values = frame["label"].tolist()
+    for i, row in enumerate(rows):
+        label = _parse_label(values[row])
         if label is None:
-            raise PipelineError(f"{where(row)}: label {value!r} is not 0 or 1")
-        labels[row] = label
+            raise PipelineError(f"{where(row)}: label {values[row]!r} is not 0 or 1")
+        labels[i] = label
+    _report_duplicates(path, texts, labels)
     return Split(texts, labels, str(path))
+
+
+def _report_duplicates(path: Path, texts: list[str], labels: np.ndarray) -> None:
+    """Log repeated (sentence, label) rows and sentences that carry both labels."""
+    pairs = set(zip(texts, labels.tolist(), strict=True))
+    repeated = len(texts) - len(pairs)
+    conflicting = len(pairs) - len({text for text, _ in pairs})
+    if repeated or conflicting:
+        log.warning(
+            "%s: %d duplicate rows, %d sentences with both labels (kept as they are)",
+            path,
+            repeated,
+            conflicting,
+        )
 
 
 def _parse_label(value: object) -> int | None:
@@ -214,7 +245,7 @@ def _from_hub(cfg: DataConfig, wanted: dict[str, str]) -> dict[str, Split]:
                 f"dataset {spec!r} has no split {name!r} (has: {', '.join(dataset)})"
             )
         frame = dataset[name].to_pandas()
-        splits[role] = _validate(frame, Path(f"hub:{spec}:{name}"), role, first_line=None)
+        splits[role] = _validate(frame, Path(f"hub:{spec}:{name}"), role, None, cfg.empty)
     return splits
 
 

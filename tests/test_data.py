@@ -53,7 +53,7 @@ def test_glue_test_split_is_unlabeled(tmp_path):
         (b"sentence\tlabel\nfine\t1\nworse\t2\n", r"line 3: label '2' is not 0 or 1"),
         (b"sentence\tlabel\nfine\t1.0\n", r"line 2: label '1.0' is not 0 or 1"),
         (b"sentence\tlabel\nfine\tpos\n", r"line 2: label 'pos' is not 0 or 1"),
-        (b"sentence\tlabel\nfine\t1\n \t0\n", "line 3: empty sentence"),
+        (b"sentence\tlabel\nfine\t1\n \t0\n", "line 3: empty sentence .set data.empty=drop"),
         (b"sentence\tlabel\nfine\t1\nok\t1\nbad \xff\t0\n", r"line 4: not UTF-8"),
         (b"sentence\tlabel\nfine\t1\ntoo\tmany\t0\n", "Expected 2 fields in line 3"),
     ],
@@ -112,3 +112,25 @@ def test_hub_offline_fails_fast_and_says_what_to_do(monkeypatch):
         load_splits(DataConfig(dataset="glue", subset="sst2"))
     assert time.perf_counter() - started < 30
     assert "cannot load dataset 'glue/sst2'" in str(err.value)
+
+
+def test_empty_sentences_can_be_dropped_with_a_count(tmp_path, caplog):
+    path = tmp_path / "train.tsv"
+    path.write_text("sentence\tlabel\nfine\t1\n\t0\n   \t1\nbad\tpos\n")
+    with pytest.raises(PipelineError, match="line 5: label 'pos'"):  # line numbers still right
+        read_split(path, empty="drop")
+    path.write_text("sentence\tlabel\nfine\t1\n\t0\n   \t1\nbad\t0\n")
+    split = read_split(path, empty="drop")
+    assert split.texts == ["fine", "bad"] and split.labels.tolist() == [1, 0]
+    assert "dropped 2 empty sentences" in caplog.text
+
+
+def test_duplicates_are_reported_and_kept(tmp_path, caplog):
+    path = write_tsv(tmp_path / "train.tsv", [("fine", 1), ("fine", 1), ("meh", 0), ("meh", 1)])
+    assert len(read_split(path)) == 4
+    assert "1 duplicate rows, 1 sentences with both labels" in caplog.text
+
+
+def test_very_long_sentence_is_read_whole(tmp_path):
+    path = write_tsv(tmp_path / "train.tsv", [("great " * 20_000, 1), ("bad", 0)])
+    assert len(read_split(path).texts[0]) == len("great " * 20_000) - 1

@@ -87,3 +87,13 @@ def test_damaged_cache_is_detected_and_rebuilt(tiny_config, workdir):
 def test_train_before_features_is_a_clear_error(tiny_config, workdir):
     with pytest.raises(PipelineError, match="run `make features`"):
         load_features(load_config(tiny_config))
+
+
+def test_very_long_sentences_are_truncated_and_counted(tiny_config, tiny_data, workdir):
+    with open(tiny_data / "train.tsv", "a", encoding="utf-8") as handle:
+        handle.write("great " * 20_000 + "\t1\n")
+    folder = build_features(load_config(tiny_config), progress=False)
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["splits"]["train"]["truncated"] == 1
+    assert meta["splits"]["train"]["n"] == 41
+    assert np.isfinite(load_arrays(folder, "train")[0]).all()
