@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from pipeline.config import Config, to_dict
 from pipeline.data import Split, content_hash, load_splits
 from pipeline.hub import encoder_dir, weights_hash
 from pipeline.io import read_json, sha256_file, write_json
+
+if TYPE_CHECKING:
+    from pipeline.encoder import Encoder
 
 log = logging.getLogger(__name__)
 
@@ -63,43 +66,47 @@ def features_dir(inputs: dict[str, Any], root: Path = FEATURES_ROOT) -> Path:
 def build_features(config: Config, root: Path = FEATURES_ROOT, progress: bool = True) -> Path:
     """Compute (or find in the cache) the features for `config`; return their folder.
 
-    Runs on the same features wait for each other (a file lock), so the cache is built once.
+    Runs on the same features wait for each other (a file lock), so the cache is built once. The
+    encoder is loaded before anything is written, so a bad encoder setting leaves no trace.
     """
     splits = load_splits(config.data)
     inputs = fingerprint_inputs(config, splits)
     folder = features_dir(inputs, root)
     if not _is_complete(folder):
+        from pipeline.encoder import load_encoder  # torch is imported only when needed
+
+        encoder = load_encoder(config.encoder)
         with _lock(folder):
             if not _is_complete(folder):  # nobody built it while we waited
-                _extract(config, splits, inputs, folder, progress)
+                _extract(encoder, splits, inputs, folder, progress)
                 return folder
     log.info("features: cache hit, %s", folder)
     return folder
 
 
 def _extract(
-    config: Config, splits: dict[str, Split], inputs: dict[str, Any], folder: Path, progress: bool
+    encoder: Encoder, splits: dict[str, Split], inputs: dict[str, Any], folder: Path, progress: bool
 ) -> None:
     """Encode every split into `<folder>.partial`, resuming from its progress.json, then rename."""
-    from pipeline.encoder import embed, load_encoder  # torch is imported only when needed
+    from pipeline.encoder import embed
 
+    config = encoder.config
     if folder.exists():
         log.warning("features: %s is incomplete or damaged; rebuilding it", folder)
         shutil.rmtree(folder)
     partial = folder.with_name(folder.name + ".partial")
-    state = {"inputs": inputs, "batch_tokens": config.encoder.batch_tokens, "done": {}}
+    state = {"inputs": inputs, "batch_tokens": config.batch_tokens, "done": {}}
     previous = _read_progress(partial)
     if previous and {**previous, "done": {}} == state:
         state = previous
     else:
         shutil.rmtree(partial, ignore_errors=True)
     started = time.perf_counter()
-    encoder = load_encoder(config.encoder)
     log.info(
         "features: %s on %s, %s pooling",
-        config.encoder.name,
+        config.name,
         encoder.device,
-        config.encoder.pooling,
+        config.pooling,
     )
     try:
         partial.mkdir(parents=True, exist_ok=True)
@@ -128,7 +135,7 @@ def _extract(
                     role,
                     truncated,
                     len(split),
-                    config.encoder.max_length,
+                    config.max_length,
                 )
             split_meta[role] = _split_meta(partial, role, split, truncated)
         seconds = round(time.perf_counter() - started, 2)
@@ -138,7 +145,7 @@ def _extract(
                 "complete": True,
                 "fingerprint": folder.name,
                 "inputs": inputs,
-                "encoder": to_dict(config.encoder),
+                "encoder": to_dict(config),
                 "dim": encoder.dim,
                 "device": str(encoder.device),
                 "splits": split_meta,

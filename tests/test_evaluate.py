@@ -3,7 +3,6 @@ import json
 import numpy as np
 import pytest
 
-from pipeline import PipelineError
 from pipeline.config import load_config
 from pipeline.evaluate import evaluate, scores
 from pipeline.features import build_features
@@ -36,13 +35,3 @@ def test_writes_metrics_report_and_prints_a_table(tiny_config, workdir, capsys):
     report = (workdir / "reports" / "tiny" / "report.md").read_text()
     assert "| accuracy |" in report and "Confusion matrix" in report
     assert "classifier" in capsys.readouterr().out
-
-
-def test_classifier_from_other_features_is_refused(tiny_config, workdir):
-    config = load_config(tiny_config)
-    build_features(config, progress=False)
-    train(config)
-    cls = load_config(tiny_config, ["encoder.pooling=cls"])
-    build_features(cls, progress=False)
-    with pytest.raises(PipelineError, match="trained on features"):
-        evaluate(cls)

@@ -36,33 +36,6 @@ def test_hub_config_offline_is_one_clear_error(workdir):
     assert "DATA=" in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        (b"sentence\tlabel\nfine\t1\nbad\t7\n", "line 3: label '7'"),
-        (b"sentence\tlabel\nfine\t1\n\xff\t0\n", "line 3: not UTF-8"),
-        (b"sentence\nfine\n", "no 'label' column"),
-    ],
-)
-def test_bad_data_stops_with_exit_2_and_writes_nothing(
-    tiny_config, tiny_data, workdir, content, message
-):
-    (tiny_data / "train.tsv").write_bytes(content)
-    result = run_cli("-m", "pipeline.features", "--config", str(tiny_config), cwd=workdir)
-    assert result.returncode == 2
-    assert message in result.stderr and str(tiny_data / "train.tsv") in result.stderr
-    assert "Traceback" not in result.stderr
-    assert not (workdir / "data").exists()
-
-
-def test_unknown_config_key_via_the_command_line(tiny_config, workdir):
-    result = run_cli(
-        "-m", "pipeline.train", "--config", str(tiny_config), "--set", "train.c=1", cwd=workdir
-    )
-    assert result.returncode == 2
-    assert "unknown key 'c'" in result.stderr
-
-
 @pytest.mark.slow
 def test_packaged_minilm_on_real_sentences(shared_data, workdir):
     """The offline encoder on 600 real SST-2 sentences: clearly better than chance."""

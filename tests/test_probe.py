@@ -1,5 +1,3 @@
-import json
-
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -7,8 +5,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from pipeline import PipelineError
-from pipeline.io import sha256_file
-from pipeline.probe import LinearProbe, load_probe
+from pipeline.probe import LinearProbe
 
 
 @pytest.fixture
@@ -36,12 +33,3 @@ def test_wrong_width_is_a_clear_error(xy):
     probe = LinearProbe.from_sklearn(LogisticRegression().fit(x, y))
     with pytest.raises(PipelineError, match="expects 8 columns"):
         probe.predict_proba(x[:, :5])
-
-
-def test_a_pickle_inside_the_file_is_never_loaded(tmp_path):
-    path = tmp_path / "classifier.npz"
-    np.savez(path, coef=np.array([object()], dtype=object), intercept=np.zeros(1))
-    meta = {"classifier": {"file": path.name, "sha256": sha256_file(path)}}
-    (tmp_path / "model.json").write_text(json.dumps(meta))
-    with pytest.raises(PipelineError, match="not a classifier file"):
-        load_probe(tmp_path)
