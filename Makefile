@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 ARGS := --config $(CONFIG) $(if $(DATA),--data $(DATA)) $(if $(SET),--set $(SET))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup all features train evaluate predict test lint clean
+.PHONY: help setup all features train evaluate predict test lint clean bench bench-quick
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -43,3 +43,9 @@ lint: ## ruff check and format check
 
 clean: ## delete generated artifacts (features, models, reports)
 	rm -rf data/features models reports
+
+bench: ## benchmark feature extraction vs sentence-transformers, the blog's way, the matmul rate (~10 min)
+	$(PY) -m pipeline.bench $(if $(DATA),--data $(DATA))
+
+bench-quick: ## the same on 2,000 texts, without the memory runs (~2 min)
+	$(PY) -m pipeline.bench --quick $(if $(DATA),--data $(DATA))

@@ -97,9 +97,7 @@ def embed(
         out = np.empty((len(texts), encoder.dim), dtype=np.float32)
     if not texts:
         return out, 0
-    encoded = encoder.tokenizer(texts, truncation=True, max_length=config.max_length)
-    ids = encoded["input_ids"]
-    truncated = sum(bool(e.overflowing) for e in encoded.encodings)
+    ids, truncated = tokenize(encoder, texts)
     lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
     order = np.argsort(-lengths, kind="stable")
     with (
@@ -119,18 +117,37 @@ def embed(
     return out, truncated
 
 
+def tokenize(encoder: Encoder, texts: list[str], chunk: int = 8192) -> tuple[list[np.ndarray], int]:
+    """Token ids per text (int32, truncated to max_length) and how many texts were truncated.
+
+    Tokenizes in chunks and keeps only the ids, so memory stays small for large datasets.
+    """
+    ids, truncated = [], 0
+    for start in range(0, len(texts), chunk):
+        encoded = encoder.tokenizer(
+            texts[start : start + chunk], truncation=True, max_length=encoder.config.max_length
+        )
+        truncated += sum(bool(e.overflowing) for e in encoded.encodings)
+        ids.extend(np.asarray(row, dtype=np.int32) for row in encoded["input_ids"])
+    return ids, truncated
+
+
 def token_budget_batches(order: np.ndarray, lengths: np.ndarray, budget: int) -> list[np.ndarray]:
-    """Cut `order` (longest first) into batches whose padded size stays within `budget` tokens."""
+    """Cut `order` (longest first) into batches of equal-length sentences within `budget` tokens.
+
+    Equal lengths mean no padding at all; a batch only ends early where the length changes.
+    """
     batches, start = [], 0
     while start < len(order):
-        longest = int(lengths[order[start]])
-        size = max(1, budget // max(longest, 1))
-        batches.append(order[start : start + size])
-        start += size
+        length = int(lengths[order[start]])
+        end = min(start + max(1, budget // max(length, 1)), len(order))
+        end = start + int(np.searchsorted(-lengths[order[start:end]], -length, side="right"))
+        batches.append(order[start:end])
+        start = end
     return batches
 
 
-def _pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _pad(rows: list[np.ndarray], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad token ids to the longest row; return ids and attention mask."""
     width = max(map(len, rows))
     input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
@@ -145,7 +162,9 @@ def _forward(encoder: Encoder, input_ids: torch.Tensor, mask: torch.Tensor) -> t
     """One pooled vector per row of the batch."""
     config = encoder.config
     output = encoder.model(
-        input_ids=input_ids, attention_mask=mask, output_hidden_states=config.layer != -1
+        input_ids=input_ids,
+        attention_mask=None if bool(mask.all()) else mask,  # no padding: no mask work
+        output_hidden_states=config.layer != -1,
     )
     if config.pooling == "pooler":
         return output.pooler_output

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import mmap
 import re
 import shutil
 import time
@@ -125,7 +126,7 @@ def _extract(
                 out=out,
                 progress=progress,
                 skip_batches=done,
-                on_batch=_checkpoint(partial, state, role),
+                on_batch=_checkpoint(partial, state, role, out),
             )
             out.flush()
             del out
@@ -165,17 +166,23 @@ def _extract(
     log.info("features: wrote %s in %.1f s", folder, seconds)
 
 
-def _checkpoint(partial: Path, state: dict[str, Any], role: str) -> Callable[[int, int], None]:
+def _checkpoint(
+    partial: Path, state: dict[str, Any], role: str, out: np.memmap
+) -> Callable[[int, int], None]:
     """An `on_batch` callback that records progress at most once a second and at the end.
 
-    The arrays are memory-mapped, so what a batch wrote is in the page cache before progress.json
-    says so; a killed run loses at most the last second of work.
+    The arrays are memory-mapped, so what a batch wrote is in the file before progress.json says
+    so; a killed run loses at most the last second of work. Each checkpoint also flushes the
+    written pages and drops them from this process's memory, so memory stays flat however many
+    sentences there are.
     """
     last = time.monotonic()
 
     def record(done: int, total: int) -> None:
         nonlocal last
         if done == total or time.monotonic() - last >= CHECKPOINT_SECONDS:
+            out.flush()
+            out.base.madvise(mmap.MADV_DONTNEED)
             state["done"][role] = done
             write_json(partial / PROGRESS_FILE, state)
             last = time.monotonic()

@@ -48,6 +48,7 @@ def test_token_budget_batches_cover_everything_within_budget():
     assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
     for batch in batches:
         assert len(batch) == 1 or len(batch) * lengths[batch].max() <= 48
+        assert len(set(lengths[batch])) == 1  # equal lengths: no padding
 
 
 def test_layers_and_poolings_differ(load):
