@@ -272,7 +272,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"({m['threads']} threads), no GPU.",
         f"Texts: {report['source']} ({report['real_tokens']:,} real tokens); encoder "
         f"`{report['encoder']}`; {report['flops_per_real_token'] / 1e6:.1f} MFLOP per real token; "
-        f"median of {report['repeats']} runs after a warm-up (the blog's way: one run on the warm model, it is slow).",
+        f"median of {report['repeats']} runs after a warm-up (the blog's way: one run on the "
+        "warm model, it is slow).",
         f"Matmul rate on the encoder's shapes: fp32 {report['matmul_gflops']['fp32']:.0f} GFLOP/s, "
         f"bf16 {report['matmul_gflops']['bf16']:.0f} GFLOP/s.",
         "",
