@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 ARGS := --config $(CONFIG) $(if $(DATA),--data $(DATA)) $(if $(SET),--set $(SET))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup all features train evaluate predict test lint clean bench bench-quick
+.PHONY: help setup all features train evaluate predict test lint clean bench bench-quick report study
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -49,3 +49,9 @@ bench: ## benchmark feature extraction vs sentence-transformers, the blog's way,
 
 bench-quick: ## the same on 2,000 texts, without the memory runs (~2 min)
 	$(PY) -m pipeline.bench --quick $(if $(DATA),--data $(DATA))
+
+report: ## collect a run's metrics, figures and provenance into reports/<run>/index.md
+	$(PY) -m pipeline.report $(ARGS)
+
+study: ## the pooling/layer study for CONFIG (reports/study/<run>.md)
+	$(PY) -m pipeline.study $(ARGS)

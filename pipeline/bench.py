@@ -131,35 +131,21 @@ def sentence_transformers_way(
     }
 
 
-def peak_rss_mb(data: Path, limit: int | None) -> float:
+def peak_rss_mb(data: Path, encoder: str, limit: int | None) -> float:
     """Peak resident memory of a cold `pipeline.features` run on the first `limit` sentences."""
     with tempfile.TemporaryDirectory() as tmp:
-        overrides = [
-            "encoder.name=minilm",
-            "encoder.pooling=mean",
-            *([f"data.limit={limit}"] if limit else []),
-        ]
-        command = [
-            sys.executable,
-            "-m",
-            "pipeline.features",
-            "--data",
-            str(data),
-            "--config",
-            str(Path(tmp) / "none.yaml"),
-            "--set",
-            *overrides,
-        ]
-        Path(tmp, "none.yaml").write_text("{}\n")
-        process = subprocess.Popen(
-            command,
-            cwd=tmp,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONPATH": str(Path.cwd())},
+        config = Path(tmp, "bench.yaml")
+        config.write_text(
+            f"data: {{dir: {data.resolve()}, limit: {limit}}}\n"
+            f"encoder: {{name: {encoder}, pooling: mean}}\n"
         )
+        command = [sys.executable, "-m", "pipeline.features", "--config", str(config)]
+        env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
+        process = subprocess.Popen(command, cwd=tmp, env=env, stderr=subprocess.PIPE, text=True)
+        stderr = process.stderr.read()
         _, status, usage = os.wait4(process.pid, 0)
         if status != 0:
-            raise RuntimeError(f"features run failed: {' '.join(command)}")
+            raise RuntimeError(f"features run failed: {stderr[-2000:]}")
     return usage.ru_maxrss / 1024
 
 
@@ -237,8 +223,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     if not args.quick:
         report["peak_rss_mb"] = {
-            "10k": peak_rss_mb(args.data, 10_000),
-            "67k": peak_rss_mb(args.data, None),
+            "10k": peak_rss_mb(args.data, args.encoder, 10_000),
+            "67k": peak_rss_mb(args.data, args.encoder, None),
         }
     if args.model and (args.model / "model.json").is_file():
         report["predict"] = predict_wall(args.model, texts)

@@ -39,8 +39,13 @@ class Encoder:
         return self.model.config.hidden_size
 
 
-def load_encoder(config: EncoderConfig, folder: Path | None = None) -> Encoder:
-    """Load tokenizer and model (safetensors only, no remote code) and check the pooling fits."""
+def load_encoder(
+    config: EncoderConfig, folder: Path | None = None, attn_implementation: str | None = None
+) -> Encoder:
+    """Load tokenizer and model (safetensors only, no remote code) and check the pooling fits.
+
+    `attn_implementation` defaults to transformers' choice (SDPA); "eager" can return attentions.
+    """
     folder = folder or encoder_dir(config.name, config.revision)
     device = pick_device(config.device)
     if config.precision == "fp16" and device.type != "cuda":
@@ -48,7 +53,12 @@ def load_encoder(config: EncoderConfig, folder: Path | None = None) -> Encoder:
     transformers_logging.disable_progress_bar()  # a bar per weight file is noise here
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
-        model = AutoModel.from_pretrained(folder, use_safetensors=True, dtype=torch.float32)
+        model = AutoModel.from_pretrained(
+            folder,
+            use_safetensors=True,
+            dtype=torch.float32,
+            attn_implementation=attn_implementation,
+        )
     except (OSError, ValueError) as err:
         raise PipelineError(f"cannot load encoder from {folder}: {err}") from None
     model.eval().to(device)
@@ -108,7 +118,7 @@ def embed(
         batches = token_budget_batches(order, lengths, config.batch_tokens)
         bar.update(sum(map(len, batches[:skip_batches])))
         for done, batch in enumerate(batches[skip_batches:], start=skip_batches + 1):
-            input_ids, mask = _pad([ids[i] for i in batch], encoder.tokenizer.pad_token_id)
+            input_ids, mask = pad([ids[i] for i in batch], encoder.tokenizer.pad_token_id)
             vectors = _forward(encoder, input_ids.to(encoder.device), mask.to(encoder.device))
             out[batch] = vectors.float().cpu().numpy()
             bar.update(len(batch))
@@ -147,7 +157,7 @@ def token_budget_batches(order: np.ndarray, lengths: np.ndarray, budget: int) ->
     return batches
 
 
-def _pad(rows: list[np.ndarray], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def pad(rows: list[np.ndarray], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad token ids to the longest row; return ids and attention mask."""
     width = max(map(len, rows))
     input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)

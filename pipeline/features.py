@@ -232,9 +232,11 @@ def _split_meta(partial: Path, role: str, split: Split, truncated: int) -> dict[
     }
 
 
-def load_features(config: Config, root: Path = FEATURES_ROOT) -> tuple[Path, dict[str, Any]]:
+def load_features(
+    config: Config, root: Path = FEATURES_ROOT, splits: dict[str, Split] | None = None
+) -> tuple[Path, dict[str, Any]]:
     """The complete, verified feature folder for `config` and its meta, or a clear error."""
-    inputs = fingerprint_inputs(config, load_splits(config.data))
+    inputs = fingerprint_inputs(config, splits or load_splits(config.data))
     folder = features_dir(inputs, root)
     if not _is_complete(folder):
         raise PipelineError(

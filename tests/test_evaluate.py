@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pipeline.config import load_config
-from pipeline.evaluate import evaluate, scores
+from pipeline.evaluate import by_length, confidently_wrong, evaluate, scores
 from pipeline.features import build_features
 from pipeline.train import train
 
@@ -34,4 +34,30 @@ def test_writes_metrics_report_and_prints_a_table(tiny_config, workdir, capsys):
     assert baseline["accuracy"] == pytest.approx(0.5) and baseline["roc_auc"] == 0.5
     report = (workdir / "reports" / "tiny" / "report.md").read_text()
     assert "| accuracy |" in report and "Confusion matrix" in report
+    for name in ("confusion_matrix", "roc_curve", "reliability", "accuracy_by_length"):
+        png = workdir / "reports" / "tiny" / f"{name}.png"
+        assert png.read_bytes()[:4] == b"\x89PNG", name
+        assert f"![{name}]({name}.png)" in report
+    assert sum(row["n"] for row in saved["by_length"]) == 20
+    wrong = saved["most_confidently_wrong"]
+    assert len(wrong) <= 10
+    assert [w["p_wrong_label"] for w in wrong] == sorted(
+        (w["p_wrong_label"] for w in wrong), reverse=True
+    )
+    assert all(w["p_wrong_label"] > 0.5 for w in wrong)
     assert "classifier" in capsys.readouterr().out
+
+
+def test_by_length_and_confidently_wrong_on_a_hand_checked_example():
+    texts = ["one", "two words", "a b c d e f g", "x " * 40]
+    y = np.array([1, 0, 1, 0])
+    p = np.array([0.9, 0.8, 0.4, 0.1])
+    rows = by_length(texts, y, p)
+    assert rows == [
+        {"words": "1-5", "n": 2, "accuracy": 0.5},
+        {"words": "6-10", "n": 1, "accuracy": 0.0},
+        {"words": "31+", "n": 1, "accuracy": 1.0},
+    ]
+    wrong = confidently_wrong(texts, y, p)
+    assert [w["text"] for w in wrong] == ["two words", "a b c d e f g"]
+    assert wrong[0] == {"text": "two words", "label": "negative", "p_wrong_label": 0.8}

@@ -1,0 +1,95 @@
+"""Figures for an evaluation: confusion matrix, ROC curve, reliability, accuracy by length.
+
+Each function writes one PNG (matplotlib, no screen needed) and returns nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+SIZE = (5.0, 4.0)  # inches; at 120 dpi a 600 x 480 image
+DPI = 120
+
+
+def _figure(title: str, xlabel: str, ylabel: str) -> tuple[Figure, Axes]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=SIZE, dpi=DPI, layout="constrained")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    return fig, ax
+
+
+def _save(fig: Figure, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, format="png")
+    plt.close(fig)
+
+
+def confusion(matrix: list[list[int]], labels: list[str], path: Path, title: str) -> None:
+    """Counts per (true, predicted) cell, with the count and row share written in each cell."""
+    fig, ax = _figure(f"Confusion matrix: {title}", "predicted", "true")
+    counts = np.array(matrix)
+    ax.imshow(counts, cmap="Blues")
+    shares = counts / counts.sum(axis=1, keepdims=True).clip(min=1)
+    for (i, j), count in np.ndenumerate(counts):
+        color = "white" if count > counts.max() / 2 else "black"
+        ax.text(j, i, f"{count}\n{shares[i, j]:.0%}", ha="center", va="center", color=color)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_yticks(range(len(labels)), labels)
+    _save(fig, path)
+
+
+def roc(y_true: np.ndarray, p_positive: np.ndarray, path: Path, title: str) -> None:
+    """ROC curve with its area, and the chance diagonal."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    fig, ax = _figure(f"ROC curve: {title}", "false positive rate", "true positive rate")
+    fpr, tpr, _ = roc_curve(y_true, p_positive)
+    ax.plot(fpr, tpr, label=f"classifier (AUC {roc_auc_score(y_true, p_positive):.3f})")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
+    ax.legend(loc="lower right")
+    _save(fig, path)
+
+
+def reliability(y_true: np.ndarray, p_positive: np.ndarray, path: Path, title: str) -> None:
+    """Observed share of positives against predicted probability, in 10 equal-width bins."""
+    from sklearn.calibration import calibration_curve
+
+    fig, ax = _figure(
+        f"Reliability: {title}", "predicted probability of positive", "observed share of positives"
+    )
+    observed, predicted = calibration_curve(y_true, p_positive, n_bins=10)
+    ax.plot(predicted, observed, marker="o", label="classifier")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
+    ax.legend(loc="upper left")
+    _save(fig, path)
+
+
+def by_length(rows: list[dict], path: Path, title: str) -> None:
+    """Accuracy per sentence-length bucket, with each bucket's size on its bar."""
+    fig, ax = _figure(f"Accuracy by length: {title}", "sentence length (words)", "accuracy")
+    bars = ax.bar([r["words"] for r in rows], [r["accuracy"] for r in rows])
+    ax.bar_label(bars, labels=[f"n={r['n']}" for r in rows], padding=2)
+    ax.set_ylim(0, 1.1)
+    _save(fig, path)
+
+
+def by_layer(rows: list[dict], path: Path, title: str) -> None:
+    """Dev accuracy of cls and mean pooling for every hidden layer (0 = embeddings)."""
+    fig, ax = _figure(f"Dev accuracy by layer: {title}", "layer (0 = embeddings)", "dev accuracy")
+    for pooling, marker in (("cls", "o"), ("mean", "s")):
+        points = sorted((r["layer"], r["accuracy"]) for r in rows if r["pooling"] == pooling)
+        ax.plot(*zip(*points, strict=True), marker=marker, label=pooling)
+    ax.legend(loc="lower right")
+    _save(fig, path)

@@ -1,0 +1,104 @@
+"""Collect a run's artifacts into ``reports/<run>/index.md``, all runs into ``reports/index.md``.
+
+The run page links every file (metrics.json, report.md, the figures, model.json, the features'
+meta.json), states what made the numbers (encoder, pooling, layer, features, C and its CV grid,
+extraction time, library versions) and includes the evaluation report itself.
+
+    python -m pipeline.report --config configs/sst2-minilm.yaml --data ../shared/data/sst2-glue
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from pipeline import PipelineError, cli
+from pipeline.config import Config
+from pipeline.evaluate import REPORTS_ROOT
+from pipeline.features import FEATURES_ROOT
+from pipeline.io import atomic_path, read_json
+from pipeline.train import MODELS_ROOT
+
+log = logging.getLogger(__name__)
+
+
+def run_page(
+    run: str,
+    reports_root: Path = REPORTS_ROOT,
+    models_root: Path = MODELS_ROOT,
+    features_root: Path = FEATURES_ROOT,
+) -> Path:
+    """Write ``<reports_root>/<run>/index.md``; return its path."""
+    folder = reports_root / run
+    if not (folder / "metrics.json").is_file():
+        raise PipelineError(f"no evaluation for run {run!r} in {folder}; run `make evaluate` first")
+    metrics = read_json(folder / "metrics.json")
+    model_json = models_root / run / "model.json"
+    model = read_json(model_json)
+    features_meta = features_root / metrics["features"] / "meta.json"
+    features = read_json(features_meta) if features_meta.is_file() else {}
+
+    def link(path: Path) -> str:
+        return f"[{path.name}]({Path(os.path.relpath(path, folder)).as_posix()})"
+
+    enc = model["encoder"]
+    grid = ", ".join(f"C={c}: {score:.4f}" for c, score in model["cv_grid"].items())
+    lines = [
+        f"# {run}",
+        "",
+        f"- encoder `{enc['name']}` (weights sha256 {model['weights_sha256'][:12]}), "
+        f"{enc['pooling']} pooling of layer {enc['layer']}, max_length {enc['max_length']}, "
+        f"{enc['precision']}",
+        f"- features `{metrics['features']}`: "
+        + (f"{features['seconds']} s on {features['device']}; " if features else "not on disk; ")
+        + ", ".join(
+            f"{role} n={s['n']} ({s['truncated']} truncated)"
+            for role, s in features.get("splits", {}).items()
+        ),
+        f"- logistic regression: C={model['C']:g} chosen by {model['cv_folds']}-fold CV ({grid}); "
+        f"standardize={model['standardize']}; trained {model['created']}",
+        f"- versions: {', '.join(f'{k} {v}' for k, v in model['versions'].items())}",
+        f"- files: {link(folder / 'metrics.json')}, {link(folder / 'report.md')}, "
+        + ", ".join(link(folder / f) for f in metrics["figures"].values())
+        + f", {link(model_json)}"
+        + (f", {link(features_meta)}" if features else ""),
+        "",
+        *(folder / "report.md").read_text(encoding="utf-8").splitlines()[1:],
+    ]
+    with atomic_path(folder / "index.md") as tmp:
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder / "index.md"
+
+
+def runs_page(reports_root: Path = REPORTS_ROOT) -> Path:
+    """Write ``<reports_root>/index.md``: one row per evaluated run, best accuracy first."""
+    rows: list[dict[str, Any]] = [read_json(p) for p in reports_root.glob("*/metrics.json")]
+    rows.sort(key=lambda m: -m["classifier"]["accuracy"])
+    lines = [
+        "# Runs",
+        "",
+        "| run | encoder | pooling | layer | C | CV accuracy | accuracy | F1 | ROC-AUC | n |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        *(
+            f"| [{m['run']}]({m['run']}/index.md) | {m['encoder']} | {m['pooling']} | {m['layer']} "
+            f"| {m['C']:g} | {m['cv_accuracy']:.4f} | {m['classifier']['accuracy']:.4f} "
+            f"| {m['classifier']['f1']:.4f} | {m['classifier']['roc_auc']:.4f} "
+            f"| {m['classifier']['n']} |"
+            for m in rows
+        ),
+    ]
+    with atomic_path(reports_root / "index.md") as tmp:
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return reports_root / "index.md"
+
+
+def main() -> None:
+    """Command line: write the run page for a config, and the page of all runs."""
+    config: Config = cli.config_from_args(cli.stage_parser(__doc__).parse_args())
+    log.info("report: wrote %s and %s", run_page(config.run), runs_page())
+
+
+if __name__ == "__main__":
+    cli.run(main)
