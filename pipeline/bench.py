@@ -136,7 +136,7 @@ def peak_rss_mb(data: Path, encoder: str, limit: int | None) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp, "bench.yaml")
         config.write_text(
-            f"data: {{dir: {data.resolve()}, limit: {limit}}}\n"
+            f"data: {{dir: {data.resolve()}, limit: {limit or 'null'}}}\n"
             f"encoder: {{name: {encoder}, pooling: mean}}\n"
         )
         command = [sys.executable, "-m", "pipeline.features", "--config", str(config)]
@@ -170,6 +170,14 @@ def predict_wall(model_dir: Path, texts: list[str]) -> dict[str, float]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """The whole benchmark; returns the report as a dict."""
+    rss = (
+        {}
+        if args.quick
+        else {  # first: subprocesses on an otherwise idle machine
+            "10k": peak_rss_mb(args.data, args.encoder, 10_000),
+            "67k": peak_rss_mb(args.data, args.encoder, None),
+        }
+    )
     texts = read_split(find_split_file(args.data, "train")).texts[: args.n]
     encoder = load_encoder(EncoderConfig(name=args.encoder, pooling="mean", device="cpu"))
     ids = encoder.tokenizer(texts, truncation=True, max_length=encoder.config.max_length)
@@ -221,11 +229,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "repeats": args.repeats,
         "ways": ways,
     }
-    if not args.quick:
-        report["peak_rss_mb"] = {
-            "10k": peak_rss_mb(args.data, args.encoder, 10_000),
-            "67k": peak_rss_mb(args.data, args.encoder, None),
-        }
+    if rss:
+        report["peak_rss_mb"] = rss
     if args.model and (args.model / "model.json").is_file():
         report["predict"] = predict_wall(args.model, texts)
     return report

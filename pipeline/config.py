@@ -45,7 +45,7 @@ class EncoderConfig:
     name: str = "distilbert-base-uncased"  # hub id, local folder, or the alias `minilm`
     revision: str = "main"
     pooling: str = "cls"  # cls | mean | pooler
-    layer: int = -1  # hidden layer to pool; negative counts from the top
+    layer: int | list[int] = -1  # hidden layer to pool (negative from the top); a list concatenates
     max_length: int = 128  # tokens per sentence, longer ones are truncated
     precision: str = "fp32"  # fp32 | bf16 | fp16 (fp16 on CUDA only)
     batch_tokens: int = 4096  # tokens per batch (flat from 4k up on CPU; raise on a GPU)
@@ -137,7 +137,9 @@ def _validate(config: Config) -> None:
     _choice("encoder.precision", enc.precision, PRECISIONS)
     _choice("encoder.device", enc.device, DEVICES)
     _choice("data.empty", data.empty, EMPTY_SENTENCES)
-    _typed("encoder.layer", enc.layer, int)
+    layers = enc.layer if isinstance(enc.layer, list) and enc.layer else [enc.layer]
+    for layer in layers:
+        _typed("encoder.layer", layer, int)
     _typed("encoder.max_length", enc.max_length, int, minimum=2)
     _typed("encoder.batch_tokens", enc.batch_tokens, int, minimum=1)
     _typed("encoder.name", enc.name, str)

@@ -35,8 +35,8 @@ class Encoder:
 
     @property
     def dim(self) -> int:
-        """Length of one sentence vector."""
-        return self.model.config.hidden_size
+        """Length of one sentence vector: the hidden size times the number of pooled layers."""
+        return self.model.config.hidden_size * len(pooled_layers(self.config))
 
 
 def load_encoder(
@@ -63,7 +63,7 @@ def load_encoder(
         raise PipelineError(f"cannot load encoder from {folder}: {err}") from None
     model.eval().to(device)
     layers = model.config.num_hidden_layers
-    if not -(layers + 1) <= config.layer <= layers:
+    if not all(-(layers + 1) <= layer <= layers for layer in pooled_layers(config)):
         raise PipelineError(
             f"encoder.layer={config.layer} is out of range for {config.name} "
             f"({layers} layers: use 0..{layers} or -1..-{layers + 1}; 0 is the embeddings)"
@@ -74,7 +74,7 @@ def load_encoder(
                 f"encoder.pooling=pooler: {type(model).__name__} ({config.name}) has no pooler "
                 "output; use cls or mean"
             )
-        if config.layer != -1:
+        if pooled_layers(config) != [-1]:
             raise PipelineError("encoder.pooling=pooler always uses the last layer; set layer=-1")
     return Encoder(tokenizer, model, config, device, folder)
 
@@ -168,21 +168,33 @@ def pad(rows: list[np.ndarray], pad_id: int) -> tuple[torch.Tensor, torch.Tensor
     return torch.from_numpy(input_ids), torch.from_numpy(mask)
 
 
+def pooled_layers(config: EncoderConfig) -> list[int]:
+    """`encoder.layer` as a list: one layer, or several whose pooled vectors are concatenated."""
+    return config.layer if isinstance(config.layer, list) else [config.layer]
+
+
 def _forward(encoder: Encoder, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """One pooled vector per row of the batch."""
+    """One pooled vector per row of the batch (several layers' vectors side by side)."""
     config = encoder.config
+    layers = pooled_layers(config)
     output = encoder.model(
         input_ids=input_ids,
         attention_mask=None if bool(mask.all()) else mask,  # no padding: no mask work
-        output_hidden_states=config.layer != -1,
+        output_hidden_states=layers != [-1],
     )
     if config.pooling == "pooler":
         return output.pooler_output
-    hidden = output.last_hidden_state if config.layer == -1 else output.hidden_states[config.layer]
+    hiddens = (
+        [output.last_hidden_state]
+        if layers == [-1]
+        else [output.hidden_states[layer] for layer in layers]
+    )
     if config.pooling == "cls":
-        return hidden[:, 0]
+        return torch.cat([hidden[:, 0] for hidden in hiddens], dim=-1)
     weights = mask.unsqueeze(-1).to(torch.float32)
-    return (hidden.float() * weights).sum(dim=1) / weights.sum(dim=1)
+    return torch.cat(
+        [(hidden.float() * weights).sum(dim=1) / weights.sum(dim=1) for hidden in hiddens], dim=-1
+    )
 
 
 def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:

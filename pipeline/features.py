@@ -61,7 +61,12 @@ def features_dir(inputs: dict[str, Any], root: Path = FEATURES_ROOT) -> Path:
     """The cache folder for these inputs: a readable prefix plus a 16-hex fingerprint."""
     key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(inputs["encoder"]).name)
-    return root / f"{name}-{inputs['pooling']}-L{inputs['layer']}-{key}"
+    layers = (
+        "_".join(map(str, inputs["layer"]))
+        if isinstance(inputs["layer"], list)
+        else inputs["layer"]
+    )
+    return root / f"{name}-{inputs['pooling']}-L{layers}-{key}"
 
 
 def build_features(config: Config, root: Path = FEATURES_ROOT, progress: bool = True) -> Path:

@@ -25,6 +25,7 @@ def test_file_values_and_overrides(tmp_path):
     assert config.train.cv == 3
     assert config.train.cs == [0.5, 2.0]
     assert config.data.limit == 100
+    assert load_config(None, ["encoder.layer=[-4, -1]"]).encoder.layer == [-4, -1]
     assert config.encoder.max_length == 128  # untouched default
 
 
@@ -42,6 +43,7 @@ def test_shipped_configs_load(path):
         (["encoder.pooling=max"], "valid values: cls, mean, pooler"),
         (["encoder.precision=fp8"], "valid values: fp32, bf16, fp16"),
         (["encoder.layer=top"], "encoder.layer must be int"),
+        (["encoder.layer=[-1, top]"], "encoder.layer must be int"),
         (["encoder.max_length=1"], "encoder.max_length must be int >= 2"),
         (["train.cs=[0, 1]"], "train.cs must be a list of positive numbers"),
         (["train.standardize=maybe"], "train.standardize must be bool"),

@@ -96,3 +96,12 @@ def test_impossible_settings_are_clear_errors(load, settings, message):
 def test_empty_input(load):
     vectors, truncated = embed(load(), [], progress=False)
     assert vectors.shape == (0, 32) and truncated == 0
+
+
+def test_a_list_of_layers_concatenates_their_vectors(load):
+    texts = [SENTENCE, SHORT, LONG]
+    both, _ = embed(load(pooling="mean", layer=[1, -1]), texts, progress=False)
+    first, _ = embed(load(pooling="mean", layer=1), texts, progress=False)
+    last, _ = embed(load(pooling="mean"), texts, progress=False)
+    assert both.shape == (3, 64)
+    np.testing.assert_allclose(both, np.hstack([first, last]), atol=1e-5)
