@@ -76,13 +76,19 @@ def runs_page(reports_root: Path = REPORTS_ROOT) -> Path:
     """Write ``<reports_root>/index.md``: one row per evaluated run, best accuracy first."""
     rows: list[dict[str, Any]] = [read_json(p) for p in reports_root.glob("*/metrics.json")]
     rows.sort(key=lambda m: -m["classifier"]["accuracy"])
+
+    def page(run: str) -> str:  # the run page where `make report` made one, else its report
+        return (
+            f"{run}/index.md" if (reports_root / run / "index.md").is_file() else f"{run}/report.md"
+        )
+
     lines = [
         "# Runs",
         "",
         "| run | encoder | pooling | layer | C | CV accuracy | accuracy | F1 | ROC-AUC | n |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
         *(
-            f"| [{m['run']}]({m['run']}/index.md) | {m['encoder']} | {m['pooling']} | {m['layer']} "
+            f"| [{m['run']}]({page(m['run'])}) | {m['encoder']} | {m['pooling']} | {m['layer']} "
             f"| {m['C']:g} | {m['cv_accuracy']:.4f} | {m['classifier']['accuracy']:.4f} "
             f"| {m['classifier']['f1']:.4f} | {m['classifier']['roc_auc']:.4f} "
             f"| {m['classifier']['n']} |"
