@@ -160,7 +160,7 @@ def _extract(
                 "versions": {p: version(p) for p in ("torch", "transformers", "numpy")},
             },
         )
-        (partial / PROGRESS_FILE).unlink()
+        (partial / PROGRESS_FILE).unlink(missing_ok=True)
         partial.rename(folder)
     except OSError as err:
         raise PipelineError(f"cannot write features to {partial}: {err.strerror or err}") from None
