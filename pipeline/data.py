@@ -21,6 +21,7 @@ import pandas as pd
 from pipeline import PipelineError
 from pipeline.config import DataConfig
 from pipeline.hub import OFFLINE_HINT, hub_offline
+from pipeline.io import decode_utf8
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def read_split(path: str | Path, role: str = "train", empty: str = "error") -> S
         except Exception as err:
             raise PipelineError(f"{path}: cannot read Parquet: {err}") from None
         return _validate(frame, path, role, None, empty)
-    text = _decode(path)
+    text = decode_utf8(path.read_bytes(), path)
     if not text.strip():
         raise PipelineError(f"{path}: the file is empty")
     try:
@@ -131,18 +132,6 @@ def read_split(path: str | Path, role: str = "train", empty: str = "error") -> S
     except (ValueError, pd.errors.ParserError) as err:
         raise PipelineError(f"{path}: cannot parse: {err}") from None
     return _validate(frame, path, role, 2 if has_header else 1, empty)
-
-
-def _decode(path: Path) -> str:
-    """The file as UTF-8 text; a bad byte is reported with its line number."""
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = raw.count(b"\n", 0, err.start) + 1
-        raise PipelineError(
-            f"{path}, line {line}: not UTF-8 (byte 0x{raw[err.start]:02x}); save the file as UTF-8"
-        ) from None
 
 
 def _validate(

@@ -57,3 +57,14 @@ def read_json(path: Path) -> dict[str, Any]:
         raise PipelineError(f"missing file: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise PipelineError(f"{path} is damaged ({err}); rerun the stage that writes it") from None
+
+
+def decode_utf8(raw: bytes, name: str | Path) -> str:
+    """`raw` as UTF-8 text (a BOM is dropped); a bad byte is reported with its line number."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise PipelineError(
+            f"{name}, line {line}: not UTF-8 (byte 0x{raw[err.start]:02x}); save it as UTF-8"
+        ) from None

@@ -21,6 +21,7 @@ if __name__ == "__main__" and not __package__:  # run as a file: import the pack
 from pipeline import PipelineError, cli
 from pipeline.config import EncoderConfig
 from pipeline.hub import encoder_dir, weights_hash
+from pipeline.io import decode_utf8
 from pipeline.probe import load_probe
 
 
@@ -71,11 +72,7 @@ def read_texts(path: str) -> list[str]:
         raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as err:
         raise PipelineError(f"cannot read {path}: {err.strerror}") from None
-    try:
-        return raw.decode("utf-8-sig").splitlines()
-    except UnicodeDecodeError as err:
-        line = raw.count(b"\n", 0, err.start) + 1
-        raise PipelineError(f"{path}, line {line}: not UTF-8") from None
+    return decode_utf8(raw, path).splitlines()
 
 
 def format_table(results: list[dict]) -> str:

@@ -28,8 +28,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from tqdm.auto import tqdm
 
 from pipeline import cli, plots
@@ -37,6 +35,7 @@ from pipeline.config import Config
 from pipeline.data import load_splits
 from pipeline.encoder import Encoder, load_encoder, pad, token_budget_batches, tokenize
 from pipeline.io import atomic_path, write_json
+from pipeline.train import logistic_regression_cv
 
 log = logging.getLogger(__name__)
 
@@ -150,18 +149,16 @@ def variants(arrays: dict[str, np.ndarray]) -> dict[str, tuple[str, np.ndarray]]
 
 
 def score(
-    x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray, y_eval: np.ndarray, config: Config
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_eval: np.ndarray,
+    y_eval: np.ndarray,
+    config: Config,
 ) -> dict[str, float]:
-    """C by cross-validation on train, then accuracy on eval."""
-    search = GridSearchCV(
-        LogisticRegression(max_iter=config.train.max_iter),
-        {"C": config.train.cs},
-        cv=StratifiedKFold(config.train.cv, shuffle=True, random_state=config.data.seed),
-        scoring="accuracy",
-        n_jobs=-1,
-    ).fit(x_train, y_train)
+    """C by cross-validation on train (as the train stage does), then accuracy on eval."""
+    search = logistic_regression_cv(config).fit(x_train, y_train)
     return {
-        "C": search.best_params_["C"],
+        "C": search.best_params_["logisticregression__C"],
         "cv_accuracy": float(search.best_score_),
         "accuracy": float(search.score(x_eval, y_eval)),
     }

@@ -39,6 +39,18 @@ JOBLIB_FILE = "classifier.joblib"
 VERSIONED = ("scikit-learn", "transformers", "torch", "numpy")
 
 
+def logistic_regression_cv(config: Config) -> GridSearchCV:
+    """(Standardisation and) logistic regression, C chosen by stratified k-fold CV accuracy."""
+    steps = [StandardScaler()] if config.train.standardize else []
+    return GridSearchCV(
+        make_pipeline(*steps, LogisticRegression(max_iter=config.train.max_iter)),
+        {"logisticregression__C": config.train.cs},
+        cv=StratifiedKFold(config.train.cv, shuffle=True, random_state=config.data.seed),
+        scoring="accuracy",
+        n_jobs=-1,
+    )
+
+
 def train(
     config: Config, features_root: Path = FEATURES_ROOT, models_root: Path = MODELS_ROOT
 ) -> Path:
@@ -51,14 +63,7 @@ def train(
             f"train split has {counts[0]} negative and {counts[1]} positive sentences: too few "
             f"for {config.train.cv}-fold cross-validation (lower train.cv or add data)"
         )
-    steps = [StandardScaler()] if config.train.standardize else []
-    search = GridSearchCV(
-        make_pipeline(*steps, LogisticRegression(max_iter=config.train.max_iter)),
-        {"logisticregression__C": config.train.cs},
-        cv=StratifiedKFold(config.train.cv, shuffle=True, random_state=config.data.seed),
-        scoring="accuracy",
-        n_jobs=-1,
-    )
+    search = logistic_regression_cv(config)
     log.info(
         "train: %d sentences x %d features, C in %s, %d-fold CV",
         len(y),
