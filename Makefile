@@ -11,7 +11,7 @@ ARGS := --config $(CONFIG) $(if $(DATA),--data $(DATA)) $(if $(SET),--set $(SET)
 .PHONY: help setup all features train evaluate predict test lint clean bench bench-quick report study
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo "  variables: CONFIG=$(CONFIG) DATA=<dir with train.tsv/dev.tsv> SET=\"encoder.pooling=mean ...\""
 
 setup: ## create .venv: torch==2.13.0 first, then the project with its dev extras
