@@ -34,8 +34,8 @@ import torch
 from pipeline import cli
 from pipeline.config import EncoderConfig
 from pipeline.data import find_split_file, read_split
-from pipeline.encoder import Encoder, embed, load_encoder, token_budget_batches
-from pipeline.io import atomic_path, write_json
+from pipeline.encoder import Encoder, embed, load_encoder, pad, token_budget_batches, tokenize
+from pipeline.io import write_json, write_text
 
 BLOG_CHUNK = 2000
 ST_BATCH_SIZES = (32, 64, 128, 256)
@@ -55,15 +55,13 @@ def timed(run: Callable[[], Any], repeats: int, warm_up: bool = True) -> dict[st
 
 def blog_way(encoder: Encoder, texts: list[str]) -> np.ndarray:
     """The notebook's recipe: pad all to the global longest, [CLS] of fixed chunks."""
-    ids = encoder.tokenizer(texts, truncation=True, max_length=encoder.config.max_length)
-    rows = ids["input_ids"]
-    width = max(map(len, rows))
-    padded = np.array([row + [0] * (width - len(row)) for row in rows])
+    ids, _ = tokenize(encoder, texts)
+    padded, mask = pad(ids, encoder.tokenizer.pad_token_id)  # every row to the global longest
     out = []
     with torch.inference_mode():
-        for start in range(0, len(rows), BLOG_CHUNK):
-            chunk = torch.from_numpy(padded[start : start + BLOG_CHUNK])
-            hidden = encoder.model(input_ids=chunk, attention_mask=(chunk != 0).long())
+        for start in range(0, len(ids), BLOG_CHUNK):
+            chunk = slice(start, start + BLOG_CHUNK)
+            hidden = encoder.model(input_ids=padded[chunk], attention_mask=mask[chunk])
             out.append(hidden.last_hidden_state[:, 0].numpy())
     return np.concatenate(out)
 
@@ -180,8 +178,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     texts = read_split(find_split_file(args.data, "train")).texts[: args.n]
     encoder = load_encoder(EncoderConfig(name=args.encoder, pooling="mean", device="cpu"))
-    ids = encoder.tokenizer(texts, truncation=True, max_length=encoder.config.max_length)
-    lengths = np.array([len(row) for row in ids["input_ids"]])
+    lengths = np.array([len(row) for row in tokenize(encoder, texts)[0]])
     real_tokens, flops = int(lengths.sum()), float(flops_per_sentence(encoder, lengths).sum())
     order = np.argsort(-lengths, kind="stable")
     rates = {
@@ -308,8 +305,7 @@ def main() -> None:
     report = run(args)
     name = "quick" if args.quick else "full"
     write_json(args.out / f"{name}.json", report)
-    with atomic_path(args.out / f"{name}.md") as tmp:
-        tmp.write_text(markdown(report), encoding="utf-8")
+    write_text(args.out / f"{name}.md", markdown(report))
     print(markdown(report))
 
 

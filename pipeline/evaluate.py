@@ -30,9 +30,8 @@ from pipeline import PipelineError, cli
 from pipeline.config import Config
 from pipeline.data import LABEL_NAMES, load_splits
 from pipeline.features import FEATURES_ROOT, load_arrays, load_features
-from pipeline.io import atomic_path, write_json
-from pipeline.probe import load_probe
-from pipeline.train import MODELS_ROOT
+from pipeline.io import atomic_path, write_json, write_text
+from pipeline.probe import MODELS_ROOT, load_probe
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +97,7 @@ def evaluate(
     out = reports_root / config.run
     write_figures(out, metrics, y_eval, p_positive)
     write_json(out / "metrics.json", metrics)
-    with atomic_path(out / "report.md") as tmp:
-        tmp.write_text(markdown_report(metrics), encoding="utf-8")
+    write_text(out / "report.md", markdown_report(metrics))
     print(table(metrics))
     log.info("evaluate: wrote %s and %s", out / "metrics.json", out / "report.md")
     return metrics

@@ -22,10 +22,10 @@ from pipeline import PipelineError, cli
 from pipeline.config import EncoderConfig
 from pipeline.hub import encoder_dir, weights_hash
 from pipeline.io import decode_utf8
-from pipeline.probe import load_probe
+from pipeline.probe import MODELS_ROOT, load_probe
 
 
-def latest_model(root: Path = Path("models")) -> Path:
+def latest_model(root: Path = MODELS_ROOT) -> Path:
     """The folder of the most recently trained classifier under `root`."""
     found = sorted(root.glob("*/model.json"), key=lambda p: p.stat().st_mtime)
     if not found:

@@ -17,6 +17,7 @@ import numpy as np
 from pipeline import PipelineError
 from pipeline.io import atomic_path, read_json, sha256_file
 
+MODELS_ROOT = Path("models")
 PROBE_FILE = "classifier.npz"
 
 

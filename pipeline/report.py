@@ -18,8 +18,8 @@ from pipeline import PipelineError, cli
 from pipeline.config import Config
 from pipeline.evaluate import REPORTS_ROOT
 from pipeline.features import FEATURES_ROOT
-from pipeline.io import atomic_path, read_json
-from pipeline.train import MODELS_ROOT
+from pipeline.io import read_json, write_text
+from pipeline.probe import MODELS_ROOT
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,7 @@ def run_page(
         "",
         *(folder / "report.md").read_text(encoding="utf-8").splitlines()[1:],
     ]
-    with atomic_path(folder / "index.md") as tmp:
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(folder / "index.md", "\n".join(lines) + "\n")
     return folder / "index.md"
 
 
@@ -95,8 +94,7 @@ def runs_page(reports_root: Path = REPORTS_ROOT) -> Path:
             for m in rows
         ),
     ]
-    with atomic_path(reports_root / "index.md") as tmp:
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(reports_root / "index.md", "\n".join(lines) + "\n")
     return reports_root / "index.md"
 
 

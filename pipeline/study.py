@@ -34,7 +34,7 @@ from pipeline import cli, plots
 from pipeline.config import Config
 from pipeline.data import load_splits
 from pipeline.encoder import Encoder, load_encoder, pad, token_budget_batches, tokenize
-from pipeline.io import atomic_path, write_json
+from pipeline.io import atomic_path, write_json, write_text
 from pipeline.train import logistic_regression_cv
 
 log = logging.getLogger(__name__)
@@ -199,8 +199,7 @@ def study(config: Config, out_root: Path = STUDY_ROOT) -> dict[str, Any]:
     ]
     with atomic_path(out_root / f"{config.run}-by-layer.png") as tmp:
         plots.by_layer(per_layer, tmp, config.run)
-    with atomic_path(out_root / f"{config.run}.md") as tmp:
-        tmp.write_text(markdown(report), encoding="utf-8")
+    write_text(out_root / f"{config.run}.md", markdown(report))
     print(markdown(report))
     return report
 

@@ -30,11 +30,10 @@ from pipeline.config import Config, to_dict
 from pipeline.data import LABEL_NAMES
 from pipeline.features import FEATURES_ROOT, load_arrays, load_features
 from pipeline.io import atomic_path, sha256_file, write_json
-from pipeline.probe import PROBE_FILE, LinearProbe
+from pipeline.probe import MODELS_ROOT, PROBE_FILE, LinearProbe
 
 log = logging.getLogger(__name__)
 
-MODELS_ROOT = Path("models")
 JOBLIB_FILE = "classifier.joblib"
 VERSIONED = ("scikit-learn", "transformers", "torch", "numpy")
 
