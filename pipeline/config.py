@@ -18,6 +18,7 @@ from pipeline import PipelineError
 
 POOLINGS = ("cls", "mean", "pooler")
 EMPTY_SENTENCES = ("error", "drop")
+PROTOCOLS = ("split", "holdout", "kfold")
 PRECISIONS = ("fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -31,9 +32,14 @@ class DataConfig:
     dir: str | None = None  # local folder with train/dev files (make ... DATA=DIR)
     train_split: str = "train"
     eval_split: str = "validation"  # a local folder may name it dev.tsv
-    test_split: str | None = None  # optional, unlabeled
+    test_split: str | None = None  # optional, labeled or not; a local file is used if present
+    text_column: str | None = None  # default: `sentence`, else `text`
+    label_column: str = "label"
+    labels: list[str] | None = None  # class names in id order; default: from the data
+    protocol: str = "split"  # split (train -> eval) | holdout | kfold (no eval split)
+    holdout: float = 0.25  # protocol=holdout: the stratified fraction of train to evaluate on
+    folds: int = 10  # protocol=kfold: outer cross-validation folds
     limit: int | None = None  # keep only the first N training sentences
-    holdout: float | None = None  # evaluate on this stratified fraction of train instead
     seed: int = 42
     empty: str = "error"  # empty sentences: error | drop (with a count)
 
@@ -137,6 +143,7 @@ def _validate(config: Config) -> None:
     _choice("encoder.precision", enc.precision, PRECISIONS)
     _choice("encoder.device", enc.device, DEVICES)
     _choice("data.empty", data.empty, EMPTY_SENTENCES)
+    _choice("data.protocol", data.protocol, PROTOCOLS)
     layers = enc.layer if isinstance(enc.layer, list) and enc.layer else [enc.layer]
     for layer in layers:
         _typed("encoder.layer", layer, int)
@@ -144,15 +151,26 @@ def _validate(config: Config) -> None:
     _typed("encoder.batch_tokens", enc.batch_tokens, int, minimum=1)
     _typed("encoder.name", enc.name, str)
     _typed("data.seed", data.seed, int)
+    _typed("data.folds", data.folds, int, minimum=2)
+    _typed("data.label_column", data.label_column, str)
+    if data.text_column is not None:
+        _typed("data.text_column", data.text_column, str)
+    if data.labels is not None and not (
+        isinstance(data.labels, list)
+        and len(data.labels) >= 2
+        and all(isinstance(name, str) and name for name in data.labels)
+        and len(set(data.labels)) == len(data.labels)
+    ):
+        raise PipelineError(
+            f"data.labels must be a list of at least two distinct class names, got {data.labels!r}"
+        )
     _typed("train.cv", train.cv, int, minimum=2)
     _typed("train.max_iter", train.max_iter, int, minimum=1)
     _typed("train.standardize", train.standardize, bool)
     _typed("train.save_joblib", train.save_joblib, bool)
     if data.limit is not None:
         _typed("data.limit", data.limit, int, minimum=1)
-    if data.holdout is not None and not (
-        isinstance(data.holdout, float) and 0.0 < data.holdout < 1.0
-    ):
+    if not (isinstance(data.holdout, float) and 0.0 < data.holdout < 1.0):
         raise PipelineError(
             f"data.holdout must be a fraction between 0 and 1, got {data.holdout!r}"
         )

@@ -1,9 +1,12 @@
-"""Stage 3, evaluate: score the saved classifier on the evaluation split.
+"""Stage 3, evaluate: score the saved classifier, next to a most-frequent-class baseline.
 
-Reports accuracy, precision, recall, F1, ROC-AUC, the confusion matrix and n, next to the same
-numbers for a most-frequent-class baseline (`DummyClassifier`), accuracy by sentence length and
-the most confidently wrong sentences. Writes ``reports/<run>/metrics.json``, ``report.md`` and
-four figures (confusion matrix, ROC curve, reliability, accuracy by length), and prints a table.
+The protocol decides what is scored: ``split`` and ``holdout`` score the eval split;
+``kfold`` (no eval split) scores out-of-fold predictions of a nested cross-validation on train
+(outer ``data.folds`` folds, C chosen inside each by ``train.cv``-fold CV, as train does). A
+labeled test split is scored too. Reports accuracy, macro-F1, ROC-AUC (one-vs-rest macro for K
+classes), per-class precision/recall/F1 and the confusion matrix; for two classes also the
+positive class's precision, recall and F1. Writes ``reports/<run>/metrics.json``, ``report.md``
+and four figures (confusion matrix, ROC, reliability, accuracy by length), and prints a table.
 
     python -m pipeline.evaluate --config configs/sst2-minilm.yaml --data ../shared/data/sst2-glue
 """
@@ -16,22 +19,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.dummy import DummyClassifier
 from sklearn.metrics import (
     accuracy_score,
     confusion_matrix,
     f1_score,
-    precision_score,
-    recall_score,
+    precision_recall_fscore_support,
     roc_auc_score,
 )
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from pipeline import PipelineError, cli
 from pipeline.config import Config
-from pipeline.data import LABEL_NAMES, load_splits
+from pipeline.data import load_splits
 from pipeline.features import FEATURES_ROOT, load_arrays, load_features
 from pipeline.io import atomic_path, write_json, write_text
 from pipeline.probe import MODELS_ROOT, load_probe
+from pipeline.train import logistic_regression_cv
 
 log = logging.getLogger(__name__)
 
@@ -41,21 +44,61 @@ FIGURES = {
     for name in ("confusion_matrix", "roc_curve", "reliability", "accuracy_by_length")
 }
 LENGTH_BUCKETS = ((1, 5), (6, 10), (11, 15), (16, 20), (21, 30), (31, np.inf))
-METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+BINARY_METRICS = ("accuracy", "precision", "recall", "f1", "macro_f1", "roc_auc")
+MULTICLASS_METRICS = ("accuracy", "macro_f1", "roc_auc")
 
 
-def scores(y_true: np.ndarray, y_pred: np.ndarray, p_positive: np.ndarray) -> dict[str, Any]:
-    """The binary metrics for one set of predictions (positive class = 1)."""
-    both_classes = len(np.unique(y_true)) == 2
+def scores(y_true: np.ndarray, proba: np.ndarray, names: list[str]) -> dict[str, Any]:
+    """The metrics of one set of class probabilities (n x K) against the true class ids."""
+    classes = list(range(len(names)))
+    y_pred = proba.argmax(axis=1)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=classes, zero_division=0
+    )
+    every_class = len(np.unique(y_true)) == len(names)
+    if len(names) == 2:
+        binary = {"precision": float(precision[1]), "recall": float(recall[1]), "f1": float(f1[1])}
+        auc = roc_auc_score(y_true, proba[:, 1]) if every_class else None
+    else:
+        binary = {}
+        auc = (
+            roc_auc_score(y_true, proba, multi_class="ovr", labels=classes) if every_class else None
+        )
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "precision": float(precision_score(y_true, y_pred, zero_division=0)),
-        "recall": float(recall_score(y_true, y_pred, zero_division=0)),
-        "f1": float(f1_score(y_true, y_pred, zero_division=0)),
-        "roc_auc": float(roc_auc_score(y_true, p_positive)) if both_classes else None,
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=[0, 1]).tolist(),
+        **binary,
+        "macro_f1": float(
+            f1_score(y_true, y_pred, labels=classes, average="macro", zero_division=0)
+        ),
+        "roc_auc": None if auc is None else float(auc),
+        "per_class": [
+            {"label": name, "precision": float(p), "recall": float(r), "f1": float(f), "n": int(n)}
+            for name, p, r, f, n in zip(names, precision, recall, f1, support, strict=True)
+        ],
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=classes).tolist(),
         "n": len(y_true),
     }
+
+
+def majority_proba(y_train: np.ndarray, n: int, k: int) -> np.ndarray:
+    """The most-frequent-class baseline's probabilities: the train majority class, always."""
+    proba = np.zeros((n, k))
+    proba[:, np.bincount(y_train, minlength=k).argmax()] = 1.0
+    return proba
+
+
+def out_of_fold_proba(config: Config, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, list]:
+    """Nested CV: probabilities for each row from a model that never saw it, and fold accuracies.
+
+    The outer folds are stratified (``data.folds``, seeded); inside each, C is chosen by the same
+    cross-validated grid search that train uses.
+    """
+    outer = StratifiedKFold(config.data.folds, shuffle=True, random_state=config.data.seed)
+    proba = cross_val_predict(
+        logistic_regression_cv(config), x, y, cv=outer, method="predict_proba"
+    )
+    correct = proba.argmax(axis=1) == y
+    return proba, [float(correct[test].mean()) for _, test in outer.split(x, y)]
 
 
 def evaluate(
@@ -64,38 +107,62 @@ def evaluate(
     models_root: Path = MODELS_ROOT,
     reports_root: Path = REPORTS_ROOT,
 ) -> dict[str, Any]:
-    """Score the run's classifier and the baseline on the eval split; write the reports."""
+    """Score the run's classifier and the baseline by the data's protocol; write the reports."""
     splits = load_splits(config.data)
-    folder, _ = load_features(config, features_root, splits)
+    folder, features_meta = load_features(config, features_root, splits)
     classifier, model_meta = load_probe(models_root / config.run)
     if model_meta["features"] != folder.name:
         raise PipelineError(
             f"the classifier in {models_root / config.run} was trained on features "
             f"{model_meta['features']}, but this config gives {folder.name}; run `make train` again"
         )
+    names = model_meta["labels"]
     x_train, y_train = load_arrays(folder, "train")
-    x_eval, y_eval = load_arrays(folder, "eval")
-    baseline = DummyClassifier(strategy="most_frequent").fit(x_train, y_train)
-    p_positive = classifier.predict_proba(x_eval)[:, 1]
-    p_baseline = baseline.predict_proba(x_eval)[:, 1]
-    texts = splits["eval"].texts
+    folds = None
+    if config.data.protocol == "kfold":
+        log.info("evaluate: %d-fold nested cross-validation on train", config.data.folds)
+        role, y_eval = "train", y_train
+        proba, folds = out_of_fold_proba(config, x_train, y_train)
+    else:
+        role = "eval"
+        x_eval, y_eval = load_arrays(folder, "eval")
+        proba = classifier.predict_proba(x_eval)
     metrics = {
         "run": config.run,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "protocol": config.data.protocol,
         "encoder": model_meta["encoder"]["name"],
         "pooling": model_meta["encoder"]["pooling"],
         "layer": model_meta["encoder"]["layer"],
+        "labels": names,
         "C": model_meta["C"],
         "cv_accuracy": model_meta["cv_accuracy"],
         "features": folder.name,
-        "classifier": scores(y_eval, (p_positive >= 0.5).astype(np.int64), p_positive),
-        "most_frequent_baseline": scores(y_eval, (p_baseline >= 0.5).astype(np.int64), p_baseline),
-        "by_length": by_length(texts, y_eval, p_positive),
-        "most_confidently_wrong": confidently_wrong(texts, y_eval, p_positive),
+        "scored": role if folds is None else f"train, out of fold ({len(folds)} folds)",
+        "classifier": scores(y_eval, proba, names),
+        "most_frequent_baseline": scores(
+            y_eval, majority_proba(y_train, len(y_eval), len(names)), names
+        ),
+        "by_length": by_length(splits[role].texts, y_eval, proba),
+        "most_confidently_wrong": confidently_wrong(splits[role].texts, y_eval, proba, names),
         "figures": FIGURES,
     }
+    if folds is not None:
+        metrics["folds"] = {
+            "accuracy": folds,
+            "mean": float(np.mean(folds)),
+            "std": float(np.std(folds)),
+        }
+    if features_meta["splits"].get("test", {}).get("labeled"):
+        x_test, y_test = load_arrays(folder, "test")
+        metrics["test"] = {
+            "classifier": scores(y_test, classifier.predict_proba(x_test), names),
+            "most_frequent_baseline": scores(
+                y_test, majority_proba(y_train, len(y_test), len(names)), names
+            ),
+        }
     out = reports_root / config.run
-    write_figures(out, metrics, y_eval, p_positive)
+    write_figures(out, metrics, y_eval, proba)
     write_json(out / "metrics.json", metrics)
     write_text(out / "report.md", markdown_report(metrics))
     print(table(metrics))
@@ -103,10 +170,10 @@ def evaluate(
     return metrics
 
 
-def by_length(texts: list[str], y_true: np.ndarray, p_positive: np.ndarray) -> list[dict]:
+def by_length(texts: list[str], y_true: np.ndarray, proba: np.ndarray) -> list[dict]:
     """Accuracy per bucket of sentence length in words."""
     words = np.array([len(text.split()) for text in texts])
-    correct = (p_positive >= 0.5) == y_true
+    correct = proba.argmax(axis=1) == y_true
     rows = []
     for low, high in LENGTH_BUCKETS:
         inside = (words >= low) & (words <= high)
@@ -119,32 +186,38 @@ def by_length(texts: list[str], y_true: np.ndarray, p_positive: np.ndarray) -> l
 
 
 def confidently_wrong(
-    texts: list[str], y_true: np.ndarray, p_positive: np.ndarray, n: int = 10
+    texts: list[str], y_true: np.ndarray, proba: np.ndarray, names: list[str], n: int = 10
 ) -> list[dict]:
-    """The `n` misclassified sentences with the most confident predictions."""
-    p_true = np.where(y_true == 1, p_positive, 1 - p_positive)
-    wrong = np.flatnonzero(p_true < 0.5)
-    worst = wrong[np.argsort(p_true[wrong], kind="stable")][:n]
+    """The `n` misclassified sentences whose wrong label got the highest probability."""
+    predicted = proba.argmax(axis=1)
+    p_predicted = proba[np.arange(len(proba)), predicted]
+    wrong = np.flatnonzero(predicted != y_true)
+    worst = wrong[np.argsort(-p_predicted[wrong], kind="stable")][:n]
     return [
-        {"text": texts[i], "label": LABEL_NAMES[y_true[i]], "p_wrong_label": float(1 - p_true[i])}
+        {
+            "text": texts[i],
+            "label": names[y_true[i]],
+            "predicted": names[predicted[i]],
+            "p_wrong_label": float(p_predicted[i]),
+        }
         for i in worst
     ]
 
 
 def write_figures(
-    out: Path, metrics: dict[str, Any], y_true: np.ndarray, p_positive: np.ndarray
+    out: Path, metrics: dict[str, Any], y_true: np.ndarray, proba: np.ndarray
 ) -> None:
     """The four PNGs of an evaluation, next to metrics.json."""
     from pipeline import plots
 
     out.mkdir(parents=True, exist_ok=True)
-    title = metrics["run"]
+    title, names = metrics["run"], metrics["labels"]
     drawings = {
         "confusion_matrix": lambda path: plots.confusion(
-            metrics["classifier"]["confusion_matrix"], list(LABEL_NAMES), path, title
+            metrics["classifier"]["confusion_matrix"], names, path, title
         ),
-        "roc_curve": lambda path: plots.roc(y_true, p_positive, path, title),
-        "reliability": lambda path: plots.reliability(y_true, p_positive, path, title),
+        "roc_curve": lambda path: plots.roc(y_true, proba, names, path, title),
+        "reliability": lambda path: plots.reliability(y_true, proba, path, title),
         "accuracy_by_length": lambda path: plots.by_length(metrics["by_length"], path, title),
     }
     for name, draw in drawings.items():
@@ -152,50 +225,87 @@ def write_figures(
             draw(tmp)
 
 
+def headline(metrics: dict[str, Any]) -> tuple[str, ...]:
+    """The metrics worth a row in tables: binary ones for two classes, macro ones for K."""
+    return BINARY_METRICS if len(metrics["labels"]) == 2 else MULTICLASS_METRICS
+
+
 def table(metrics: dict[str, Any]) -> str:
-    """A fixed-width table of classifier vs baseline."""
-    rows = [f"{'metric':<10} {'classifier':>10} {'baseline':>10}"]
-    for key in (*METRICS, "n"):
-        values = [metrics[m][key] for m in ("classifier", "most_frequent_baseline")]
-        rows.append(f"{key:<10} " + " ".join(f"{_fmt(v):>10}" for v in values))
+    """A fixed-width table of classifier vs baseline (and on test, when there is one)."""
+    parts = [("", metrics)] + ([("test ", metrics["test"])] if "test" in metrics else [])
+    rows = [f"{'metric':<15} {'classifier':>10} {'baseline':>10}"]
+    for prefix, part in parts:
+        for key in (*headline(metrics), "n"):
+            values = [part[m][key] for m in ("classifier", "most_frequent_baseline")]
+            rows.append(f"{prefix + key:<15} " + " ".join(f"{fmt(v):>10}" for v in values))
+    if "folds" in metrics:
+        folds = metrics["folds"]
+        rows.append(f"{'fold accuracy':<15} {folds['mean']:.4f} ± {folds['std']:.4f}")
     return "\n".join(rows)
 
 
 def markdown_report(metrics: dict[str, Any]) -> str:
     """A short human-readable report of one evaluation."""
-    clf, base = metrics["classifier"], metrics["most_frequent_baseline"]
-    (tn, fp), (fn, tp) = clf["confusion_matrix"]
+    names = metrics["labels"]
     lines = [
         f"# {metrics['run']}: evaluation",
         "",
         f"Encoder `{metrics['encoder']}`, {metrics['pooling']} pooling of layer "
-        f"{metrics['layer']}, "
-        f"logistic regression with C={metrics['C']:g} (CV accuracy {metrics['cv_accuracy']:.4f}).",
-        f"Features `{metrics['features']}`; {clf['n']} evaluation sentences; {metrics['created']}.",
+        f"{metrics['layer']}, logistic regression with C={metrics['C']:g} "
+        f"(CV accuracy {metrics['cv_accuracy']:.4f}); classes: {', '.join(names)}.",
+        f"Protocol `{metrics['protocol']}`, scored on {metrics['scored']}; features "
+        f"`{metrics['features']}`; {metrics['created']}.",
+    ]
+    if "folds" in metrics:
+        folds = metrics["folds"]
+        lines += [
+            "",
+            f"Accuracy over {len(folds['accuracy'])} outer folds: {folds['mean']:.4f} "
+            f"± {folds['std']:.4f} (" + ", ".join(f"{a:.4f}" for a in folds["accuracy"]) + ")",
+        ]
+    parts = [("", metrics)] + ([(" on test", metrics["test"])] if "test" in metrics else [])
+    for title, part in parts:
+        clf, base = part["classifier"], part["most_frequent_baseline"]
+        lines += [
+            "",
+            f"## Scores{title} (n = {clf['n']})",
+            "",
+            "| metric | classifier | most-frequent baseline |",
+            "|---|---:|---:|",
+            *(f"| {key} | {fmt(clf[key])} | {fmt(base[key])} |" for key in headline(metrics)),
+            "",
+            "| class | precision | recall | F1 | n |",
+            "|---|---:|---:|---:|---:|",
+            *(
+                f"| {c['label']} | {c['precision']:.4f} | {c['recall']:.4f} | {c['f1']:.4f} "
+                f"| {c['n']} |"
+                for c in clf["per_class"]
+            ),
+            "",
+            "Confusion matrix (rows: true, columns: predicted)",
+            "",
+            "| | " + " | ".join(names) + " |",
+            "|---|" + "---:|" * len(names),
+            *(
+                f"| {name} | " + " | ".join(map(str, row)) + " |"
+                for name, row in zip(names, clf["confusion_matrix"], strict=True)
+            ),
+        ]
+    lines += [
         "",
-        "| metric | classifier | most-frequent baseline |",
-        "|---|---:|---:|",
-        *(f"| {key} | {_fmt(clf[key])} | {_fmt(base[key])} |" for key in METRICS),
-        "",
-        "Confusion matrix (rows: true, columns: predicted)",
-        "",
-        "| | negative | positive |",
-        "|---|---:|---:|",
-        f"| negative | {tn} | {fp} |",
-        f"| positive | {fn} | {tp} |",
-        "",
-        "Accuracy by sentence length",
+        "## Accuracy by sentence length",
         "",
         "| words | n | accuracy |",
         "|---|---:|---:|",
         *(f"| {r['words']} | {r['n']} | {r['accuracy']:.4f} |" for r in metrics["by_length"]),
         "",
-        "Most confidently wrong",
+        "## Most confidently wrong",
         "",
-        "| true label | p(wrong label) | sentence |",
-        "|---|---:|---|",
+        "| true label | predicted | p(predicted) | sentence |",
+        "|---|---|---:|---|",
         *(
-            f"| {w['label']} | {w['p_wrong_label']:.3f} | {w['text'].replace('|', '&#124;')} |"
+            f"| {w['label']} | {w['predicted']} | {w['p_wrong_label']:.3f} "
+            f"| {w['text'].replace('|', '&#124;')} |"
             for w in metrics["most_confidently_wrong"]
         ),
         "",
@@ -205,7 +315,8 @@ def markdown_report(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _fmt(value: float | int | None) -> str:
+def fmt(value: float | int | None) -> str:
+    """4 decimals for a float, an int as it is, n/a for None."""
     if value is None:
         return "n/a"
     return str(value) if isinstance(value, int) else f"{value:.4f}"

@@ -153,6 +153,7 @@ def _extract(
                 "inputs": inputs,
                 "encoder": to_dict(config),
                 "dim": encoder.dim,
+                "labels": splits["train"].names,
                 "device": str(encoder.device),
                 "splits": split_meta,
                 "seconds": seconds,

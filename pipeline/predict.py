@@ -1,4 +1,4 @@
-"""Label new text with a trained classifier: positive or negative, with its probability.
+"""Label new text with a trained classifier: the top label and its probability.
 
     python pipeline/predict.py "a visually stunning rumination" "a sour little movie at its core"
     python pipeline/predict.py --file reviews.txt --json      # one text a line; - reads stdin
@@ -55,14 +55,13 @@ def predict(texts: list[str], model_dir: Path) -> list[dict]:
         results[i]["error"] = "empty text"
     if valid:
         vectors, _ = embed(encoder, [texts[i] for i in valid], progress=len(valid) >= 1000)
-        p_positive = classifier.predict_proba(vectors)[:, 1]
-        for i, p in zip(valid, p_positive, strict=True):
-            label = int(p >= 0.5)
-            results[i].update(
-                label=meta["labels"][label],
-                probability=float(p if label else 1 - p),
-                p_positive=float(p),
-            )
+        names = meta["labels"]
+        for i, p in zip(valid, classifier.predict_proba(vectors), strict=True):
+            top = int(p.argmax())
+            results[i].update(label=names[top], probability=float(p[top]))
+            if len(names) == 2:
+                results[i]["p_positive"] = float(p[1])
+            results[i]["probabilities"] = dict(zip(names, p.tolist(), strict=True))
     return results
 
 
@@ -77,13 +76,14 @@ def read_texts(path: str) -> list[str]:
 
 def format_table(results: list[dict]) -> str:
     """label, probability and text (shortened) per row, for people."""
-    rows = [f"{'label':<9} {'prob':>6}  text"]
+    width = max([9, *(len(r.get("label", "")) for r in results)])
+    rows = [f"{'label':<{width}} {'prob':>6}  text"]
     for r in results:
         text = r["text"] if len(r["text"]) <= 70 else r["text"][:67] + "..."
         if "error" in r:
-            rows.append(f"{'error':<9} {'':>6}  {text!r}: {r['error']}")
+            rows.append(f"{'error':<{width}} {'':>6}  {text!r}: {r['error']}")
         else:
-            rows.append(f"{r['label']:<9} {r['probability']:>6.3f}  {text}")
+            rows.append(f"{r['label']:<{width}} {r['probability']:>6.3f}  {text}")
     return "\n".join(rows)
 
 
@@ -95,7 +95,11 @@ def main() -> None:
     parser.add_argument("texts", nargs="*", help="texts to label")
     parser.add_argument("--file", help="file with one text a line; - for stdin")
     parser.add_argument("--model", type=Path, help="classifier folder (default: newest in models/)")
-    parser.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON lines instead of a table, with every class's probability",
+    )
     args = parser.parse_args()
     texts = list(args.texts) + (read_texts(args.file) if args.file else [])
     if not texts:

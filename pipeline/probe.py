@@ -23,41 +23,59 @@ PROBE_FILE = "classifier.npz"
 
 @dataclass
 class LinearProbe:
-    """p(positive | x) = sigmoid(((x - mean) / scale) . coef + intercept)."""
+    """A fitted logistic regression as arrays: z = ((x - mean) / scale) @ coef.T + intercept.
 
-    coef: np.ndarray
-    intercept: float
+    Two classes: one row of weights, p(class 1) = sigmoid(z). K classes: K rows, softmax(z).
+    """
+
+    coef: np.ndarray  # (1, d) for two classes, (K, d) for K > 2
+    intercept: np.ndarray  # (1,) or (K,)
     mean: np.ndarray | None = None
     scale: np.ndarray | None = None
 
+    def __post_init__(self) -> None:
+        self.coef = np.atleast_2d(np.asarray(self.coef, dtype=np.float64))
+        self.intercept = np.atleast_1d(np.asarray(self.intercept, dtype=np.float64))
+
+    @property
+    def n_classes(self) -> int:
+        """The number of classes (2 for one row of weights)."""
+        return max(2, len(self.coef))
+
     @classmethod
     def from_sklearn(cls, model: Any) -> LinearProbe:
-        """From a fitted binary `LogisticRegression`, or a pipeline of `StandardScaler` and one."""
+        """From a fitted `LogisticRegression`, or a pipeline of `StandardScaler` and one."""
         steps = list(model.named_steps.values()) if hasattr(model, "named_steps") else [model]
         *scalers, logreg = steps
         scaler = scalers[0] if scalers else None
         return cls(
-            coef=logreg.coef_[0].astype(np.float64),
-            intercept=float(logreg.intercept_[0]),
+            coef=logreg.coef_,
+            intercept=logreg.intercept_,
             mean=None if scaler is None else scaler.mean_.astype(np.float64),
             scale=None if scaler is None else scaler.scale_.astype(np.float64),
         )
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Probabilities of [negative, positive] for each row of `x`, like scikit-learn's."""
+        """Class probabilities, one row per row of `x` (n x K), like scikit-learn's."""
         x = np.asarray(x, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != len(self.coef):
+        if x.ndim != 2 or x.shape[1] != self.coef.shape[1]:
             raise PipelineError(
-                f"features have shape {x.shape}, the classifier expects {len(self.coef)} columns"
+                f"features have shape {x.shape}, the classifier expects "
+                f"{self.coef.shape[1]} columns"
             )
         if self.mean is not None:
             x = (x - self.mean) / self.scale
-        p_positive = np.exp(-np.logaddexp(0.0, -(x @ self.coef + self.intercept)))
-        return np.column_stack([1.0 - p_positive, p_positive])
+        z = x @ self.coef.T + self.intercept
+        if len(self.coef) == 1:
+            p_one = np.exp(-np.logaddexp(0.0, -z[:, 0]))
+            return np.column_stack([1.0 - p_one, p_one])
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return p / p.sum(axis=1, keepdims=True)
 
     def save(self, path: Path) -> str:
         """Write the arrays atomically; return the file's SHA-256."""
-        arrays = {"coef": self.coef, "intercept": np.array([self.intercept])}
+        arrays = {"coef": self.coef, "intercept": self.intercept}
         if self.mean is not None:
             arrays |= {"mean": self.mean, "scale": self.scale}
         with atomic_path(path) as tmp:
@@ -71,7 +89,7 @@ class LinearProbe:
         with np.load(path, allow_pickle=False) as arrays:
             return cls(
                 coef=arrays["coef"],
-                intercept=float(arrays["intercept"][0]),
+                intercept=arrays["intercept"],
                 mean=arrays.get("mean"),
                 scale=arrays.get("scale"),
             )

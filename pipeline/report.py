@@ -16,7 +16,7 @@ from typing import Any
 
 from pipeline import PipelineError, cli
 from pipeline.config import Config
-from pipeline.evaluate import REPORTS_ROOT
+from pipeline.evaluate import REPORTS_ROOT, fmt
 from pipeline.features import FEATURES_ROOT
 from pipeline.io import read_json, write_text
 from pipeline.probe import MODELS_ROOT
@@ -84,13 +84,14 @@ def runs_page(reports_root: Path = REPORTS_ROOT) -> Path:
     lines = [
         "# Runs",
         "",
-        "| run | encoder | pooling | layer | C | CV accuracy | accuracy | F1 | ROC-AUC | n |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| run | encoder | pooling | layer | classes | C | CV accuracy | accuracy | macro-F1 "
+        "| ROC-AUC | n |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         *(
             f"| [{m['run']}]({page(m['run'])}) | {m['encoder']} | {m['pooling']} | {m['layer']} "
-            f"| {m['C']:g} | {m['cv_accuracy']:.4f} | {m['classifier']['accuracy']:.4f} "
-            f"| {m['classifier']['f1']:.4f} | {m['classifier']['roc_auc']:.4f} "
-            f"| {m['classifier']['n']} |"
+            f"| {len(m.get('labels', 'ab'))} | {m['C']:g} | {m['cv_accuracy']:.4f} "
+            f"| {m['classifier']['accuracy']:.4f} | {fmt(m['classifier'].get('macro_f1'))} "
+            f"| {fmt(m['classifier']['roc_auc'])} | {m['classifier']['n']} |"
             for m in rows
         ),
     ]

@@ -27,7 +27,6 @@ from sklearn.preprocessing import StandardScaler
 
 from pipeline import PipelineError, cli
 from pipeline.config import Config, to_dict
-from pipeline.data import LABEL_NAMES
 from pipeline.features import FEATURES_ROOT, load_arrays, load_features
 from pipeline.io import atomic_path, sha256_file, write_json
 from pipeline.probe import MODELS_ROOT, PROBE_FILE, LinearProbe
@@ -50,23 +49,31 @@ def logistic_regression_cv(config: Config) -> GridSearchCV:
     )
 
 
+def check_class_counts(y: np.ndarray, names: list[str], folds: int) -> None:
+    """Refuse data where some class has fewer sentences than the cross-validation has folds."""
+    counts = np.bincount(y, minlength=len(names))
+    if counts.min() < folds:
+        found = ", ".join(f"{count} {name}" for name, count in zip(names, counts, strict=True))
+        raise PipelineError(
+            f"the train split has {found} sentences: too few for {folds}-fold "
+            "cross-validation (lower train.cv or add data)"
+        )
+
+
 def train(
     config: Config, features_root: Path = FEATURES_ROOT, models_root: Path = MODELS_ROOT
 ) -> Path:
     """Fit, cross-validate and save the classifier for `config`; return its folder."""
     folder, features_meta = load_features(config, features_root)
     x, y = load_arrays(folder, "train")
-    counts = np.bincount(y, minlength=2)
-    if counts.min() < config.train.cv:
-        raise PipelineError(
-            f"train split has {counts[0]} negative and {counts[1]} positive sentences: too few "
-            f"for {config.train.cv}-fold cross-validation (lower train.cv or add data)"
-        )
+    names = features_meta["labels"]
+    check_class_counts(y, names, config.train.cv)
     search = logistic_regression_cv(config)
     log.info(
-        "train: %d sentences x %d features, C in %s, %d-fold CV",
+        "train: %d sentences x %d features, %d classes, C in %s, %d-fold CV",
         len(y),
         x.shape[1],
+        len(names),
         config.train.cs,
         config.train.cv,
     )
@@ -89,7 +96,7 @@ def train(
             "encoder": to_dict(config.encoder),
             "weights_sha256": features_meta["inputs"]["weights_sha256"],
             "features": folder.name,
-            "labels": list(LABEL_NAMES),
+            "labels": names,
             "n_train": len(y),
             "dim": int(x.shape[1]),
             "standardize": config.train.standardize,

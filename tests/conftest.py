@@ -80,7 +80,7 @@ def tiny_config(tmp_path, tiny_encoder, tiny_data) -> Path:
     """A run config for the tiny encoder and data; run from tmp_path (see `workdir`)."""
     path = tmp_path / "tiny.yaml"
     path.write_text(
-        f"data:\n  dir: {tiny_data}\n"
+        f"data:\n  dir: {tiny_data}\n  labels: [negative, positive]\n"
         f"encoder:\n  name: {tiny_encoder}\n  pooling: mean\n  max_length: 32\n"
         "train:\n  cs: [0.1, 10.0]\n  cv: 2\n",
         encoding="utf-8",

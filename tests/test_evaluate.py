@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import write_tsv
 
 from pipeline.config import load_config
 from pipeline.evaluate import by_length, confidently_wrong, evaluate, scores
@@ -9,10 +10,14 @@ from pipeline.features import build_features
 from pipeline.train import train
 
 
+def binary(p_positive):
+    p = np.asarray(p_positive)
+    return np.column_stack([1 - p, p])
+
+
 def test_scores_on_a_hand_checked_example():
     y_true = np.array([1, 1, 1, 0, 0])
-    y_pred = np.array([1, 1, 0, 1, 0])
-    result = scores(y_true, y_pred, np.array([0.9, 0.8, 0.4, 0.7, 0.1]))
+    result = scores(y_true, binary([0.9, 0.8, 0.4, 0.7, 0.1]), ["negative", "positive"])
     assert result["accuracy"] == pytest.approx(3 / 5)
     assert result["precision"] == pytest.approx(2 / 3)
     assert result["recall"] == pytest.approx(2 / 3)
@@ -20,6 +25,26 @@ def test_scores_on_a_hand_checked_example():
     assert result["roc_auc"] == pytest.approx(5 / 6)
     assert result["confusion_matrix"] == [[1, 1], [1, 2]]
     assert result["n"] == 5
+    assert result["macro_f1"] == pytest.approx((1 / 2 + 2 / 3) / 2)
+    assert result["per_class"][0] == {
+        "label": "negative",
+        "precision": 0.5,
+        "recall": 0.5,
+        "f1": 0.5,
+        "n": 2,
+    }
+
+
+def test_scores_for_three_classes_on_a_hand_checked_example():
+    y_true = np.array([0, 1, 2, 2])
+    proba = np.array([[0.5, 0.05, 0.45], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7], [0.5, 0.1, 0.4]])
+    result = scores(y_true, proba, ["a", "b", "c"])
+    assert result["accuracy"] == pytest.approx(3 / 4)
+    assert result["confusion_matrix"] == [[1, 0, 0], [0, 1, 0], [1, 0, 1]]
+    assert [c["f1"] for c in result["per_class"]] == pytest.approx([2 / 3, 1.0, 2 / 3])
+    assert result["macro_f1"] == pytest.approx((2 / 3 + 1 + 2 / 3) / 3)
+    assert result["roc_auc"] == pytest.approx((2.5 / 3 + 1.0 + 0.75) / 3)  # one-vs-rest, macro
+    assert "precision" not in result  # no positive class among three
 
 
 def test_writes_metrics_report_and_prints_a_table(tiny_config, workdir, capsys):
@@ -52,12 +77,57 @@ def test_by_length_and_confidently_wrong_on_a_hand_checked_example():
     texts = ["one", "two words", "a b c d e f g", "x " * 40]
     y = np.array([1, 0, 1, 0])
     p = np.array([0.9, 0.8, 0.4, 0.1])
-    rows = by_length(texts, y, p)
+    rows = by_length(texts, y, binary(p))
     assert rows == [
         {"words": "1-5", "n": 2, "accuracy": 0.5},
         {"words": "6-10", "n": 1, "accuracy": 0.0},
         {"words": "31+", "n": 1, "accuracy": 1.0},
     ]
-    wrong = confidently_wrong(texts, y, p)
+    wrong = confidently_wrong(texts, y, binary(p), ["negative", "positive"])
     assert [w["text"] for w in wrong] == ["two words", "a b c d e f g"]
-    assert wrong[0] == {"text": "two words", "label": "negative", "p_wrong_label": 0.8}
+    assert wrong[0] == {
+        "text": "two words",
+        "label": "negative",
+        "predicted": "positive",
+        "p_wrong_label": 0.8,
+    }
+
+
+def five_class_folder(folder):
+    """Sentences whose class is the number of times 'good' appears, 0-4; test.tsv labeled."""
+    folder.mkdir()
+    rows = [(" ".join(["good"] * k + ["film", str(i)]), k) for i in range(12) for k in range(5)]
+    write_tsv(folder / "train.tsv", rows)
+    write_tsv(folder / "dev.tsv", rows[:20])
+    write_tsv(folder / "test.tsv", rows[-15:])
+    return folder
+
+
+def test_five_classes_with_a_labeled_test_split(tiny_config, workdir):
+    folder = five_class_folder(workdir / "sst5")
+    names = "[very negative, negative, neutral, positive, very positive]"
+    config = load_config(
+        tiny_config,
+        [f"data.dir={folder}", "data.labels=" + names, "data.test_split=test", "train.cs=[100.0]"],
+    )
+    build_features(config, progress=False)
+    train(config)
+    metrics = evaluate(config)
+    assert metrics["labels"][2] == "neutral"
+    assert len(metrics["classifier"]["confusion_matrix"]) == 5
+    assert [c["label"] for c in metrics["classifier"]["per_class"]][-1] == "very positive"
+    assert metrics["test"]["classifier"]["n"] == 15
+    assert metrics["most_frequent_baseline"]["accuracy"] == pytest.approx(0.2)
+    report = (workdir / "reports" / "tiny" / "report.md").read_text()
+    assert "| very negative |" in report and "Scores on test" in report
+
+
+def test_kfold_scores_out_of_fold_predictions(tiny_config, workdir):
+    config = load_config(tiny_config, ["data.protocol=kfold", "data.folds=4"])
+    build_features(config, progress=False)
+    train(config)
+    metrics = evaluate(config)
+    assert metrics["classifier"]["n"] == 40  # every train sentence, scored out of fold
+    assert len(metrics["folds"]["accuracy"]) == 4
+    assert metrics["folds"]["mean"] == pytest.approx(np.mean(metrics["folds"]["accuracy"]))
+    assert metrics["classifier"]["accuracy"] == pytest.approx(metrics["folds"]["mean"])

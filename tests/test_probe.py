@@ -33,3 +33,17 @@ def test_wrong_width_is_a_clear_error(xy):
     probe = LinearProbe.from_sklearn(LogisticRegression().fit(x, y))
     with pytest.raises(PipelineError, match="expects 8 columns"):
         probe.predict_proba(x[:, :5])
+
+
+@pytest.mark.parametrize("standardize", [False, True])
+def test_softmax_matches_scikit_learn_for_k_classes(xy, standardize, tmp_path):
+    x, _ = xy
+    y = np.digitize(x[:, 0] + x[:, 1], [-2.0, 0.0, 2.0])  # four classes
+    steps = [StandardScaler()] if standardize else []
+    model = make_pipeline(*steps, LogisticRegression(C=0.3, max_iter=1000)).fit(x, y)
+    probe = LinearProbe.from_sklearn(model)
+    assert probe.coef.shape == (4, 8) and probe.n_classes == 4
+    np.testing.assert_allclose(probe.predict_proba(x), model.predict_proba(x), atol=1e-10)
+    probe.save(tmp_path / "p.npz")
+    again = LinearProbe.load(tmp_path / "p.npz")
+    np.testing.assert_allclose(again.predict_proba(x), model.predict_proba(x), atol=1e-10)
