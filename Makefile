@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 ARGS := --config $(CONFIG) $(if $(DATA),--data $(DATA)) $(if $(SET),--set $(SET))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup all features train evaluate predict test lint clean bench bench-quick report study encoders
+.PHONY: help setup all features train evaluate predict test lint clean bench bench-quick report study suite encoders
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ bench-quick: ## the same on 2,000 texts, without the memory runs (~2 min)
 
 report: ## collect a run's metrics, figures and provenance into reports/<run>/index.md
 	$(PY) -m pipeline.report $(ARGS)
+
+suite: ## SentEval's table for CONFIG's encoder on every task folder under DATA (reports/suite/)
+	$(PY) -m pipeline.suite $(ARGS)
 
 study: ## the pooling/layer study for CONFIG (reports/study/<run>.md)
 	$(PY) -m pipeline.study $(ARGS)

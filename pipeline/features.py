@@ -69,13 +69,19 @@ def features_dir(inputs: dict[str, Any], root: Path = FEATURES_ROOT) -> Path:
     return root / f"{name}-{inputs['pooling']}-L{layers}-{key}"
 
 
-def build_features(config: Config, root: Path = FEATURES_ROOT, progress: bool = True) -> Path:
+def build_features(
+    config: Config,
+    root: Path = FEATURES_ROOT,
+    progress: bool = True,
+    splits: dict[str, Split] | None = None,
+) -> Path:
     """Compute (or find in the cache) the features for `config`; return their folder.
 
     Runs on the same features wait for each other (a file lock), so the cache is built once. The
     encoder is loaded before anything is written, so a bad encoder setting leaves no trace.
+    `splits` saves reading the data again when the caller has it.
     """
-    splits = load_splits(config.data)
+    splits = splits or load_splits(config.data)
     inputs = fingerprint_inputs(config, splits)
     folder = features_dir(inputs, root)
     if not _is_complete(folder):

@@ -3,8 +3,9 @@
     python pipeline/predict.py "a visually stunning rumination" "a sour little movie at its core"
     python pipeline/predict.py --file reviews.txt --json      # one text a line; - reads stdin
 
-The encoder, pooling, layer and max_length come from the classifier's model.json, so predictions
-use exactly the features it was trained on. Without --model, the most recently trained classifier
+A thin command over `pipeline.classifier.Classifier` (use that from code): the encoder, pooling,
+layer and max_length come from the classifier's model.json, so predictions use exactly the
+features it was trained on. Without --model, the most recently trained classifier
 under ./models is used.
 """
 
@@ -19,10 +20,8 @@ if __name__ == "__main__" and not __package__:  # run as a file: import the pack
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from pipeline import PipelineError, cli
-from pipeline.config import EncoderConfig
-from pipeline.hub import encoder_dir, weights_hash
 from pipeline.io import decode_utf8
-from pipeline.probe import MODELS_ROOT, load_probe
+from pipeline.probe import MODELS_ROOT
 
 
 def latest_model(root: Path = MODELS_ROOT) -> Path:
@@ -38,31 +37,9 @@ def latest_model(root: Path = MODELS_ROOT) -> Path:
 
 def predict(texts: list[str], model_dir: Path) -> list[dict]:
     """One result per text: label and probabilities, or an error for text that cannot be labeled."""
-    from pipeline.encoder import embed, load_encoder  # torch is imported only when needed
+    from pipeline.classifier import Classifier  # torch is imported only when needed
 
-    classifier, meta = load_probe(model_dir)
-    config = EncoderConfig(**meta["encoder"])
-    folder = encoder_dir(config.name, config.revision)
-    if weights_hash(folder) != meta["weights_sha256"]:
-        raise PipelineError(
-            f"encoder {config.name!r} at {folder} has other weights than the ones {model_dir} "
-            "was trained with; refusing to mix them (retrain, or restore those weights)"
-        )
-    encoder = load_encoder(config, folder)
-    results: list[dict] = [{"text": text} for text in texts]
-    valid = [i for i, text in enumerate(texts) if text.strip()]
-    for i in set(range(len(texts))) - set(valid):
-        results[i]["error"] = "empty text"
-    if valid:
-        vectors, _ = embed(encoder, [texts[i] for i in valid], progress=len(valid) >= 1000)
-        names = meta["labels"]
-        for i, p in zip(valid, classifier.predict_proba(vectors), strict=True):
-            top = int(p.argmax())
-            results[i].update(label=names[top], probability=float(p[top]))
-            if len(names) == 2:
-                results[i]["p_positive"] = float(p[1])
-            results[i]["probabilities"] = dict(zip(names, p.tolist(), strict=True))
-    return results
+    return Classifier.load(model_dir).results(texts, progress=len(texts) >= 1000)
 
 
 def read_texts(path: str) -> list[str]:

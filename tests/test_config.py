@@ -29,7 +29,7 @@ def test_file_values_and_overrides(tmp_path):
     assert config.encoder.max_length == 128  # untouched default
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").rglob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_load(path):
     config = load_config(path)
     assert config.run == path.stem

@@ -1,0 +1,264 @@
+"""Serve a trained classifier over HTTP: a JSON API, a page for people, and OpenAPI docs.
+
+    make serve MODEL=models/alammar-2000-minilm PORT=8000
+    curl -s localhost:8000/predict -H 'Content-Type: application/json' \\
+         -d '{"texts": ["a visually stunning rumination"]}'
+
+POST /predict labels {"texts": [...]}; GET / is the page, /health and /model (the model.json)
+describe the server, /docs and /openapi.json the API. Requests that arrive together are labeled
+together: the first opens a short window, every request queued by its end joins it, and the
+texts of all of them go through one `Classifier.results` call, where `embed` cuts them into
+its token-budget batches. A request a client got wrong gets a 4xx answer {"error": "..."};
+anything else a 500 with no details; the server goes on serving either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pipeline import cli
+from pipeline.classifier import Classifier
+from pipeline.predict import latest_model
+
+PAGE = Path(__file__).parent / "static" / "index.html"
+ERRORS = {  # the 4xx answers of POST /predict, for the API docs
+    400: "the body is not UTF-8, not JSON, or nested too deeply",
+    413: "too many texts, a text too long, or a body too large",
+    415: "Content-Type is not application/json",
+    422: 'the JSON is not {"texts": [strings]}',
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may carry, and how requests are gathered into batches."""
+
+    max_texts: int = 256  # texts in one request
+    max_chars: int = 5000  # characters in one text (the encoder reads 128 tokens at most)
+    max_body_bytes: int = 1 << 20  # bytes in one request body
+    batch_window_s: float = 0.002  # how long the first request of a batch waits for others
+    max_batch_texts: int = 512  # texts in one batch (more wait for the next)
+
+
+class PredictRequest(BaseModel):
+    """The body of POST /predict."""
+
+    model_config = ConfigDict(extra="forbid")
+    texts: list[StrictStr]
+
+
+class Result(BaseModel):
+    """One text's answer: its label and probabilities, or why it has none."""
+
+    text: str
+    label: str | None = None
+    probability: float | None = None
+    p_positive: float | None = None
+    probabilities: dict[str, float] | None = None
+    error: str | None = None
+
+
+class PredictResponse(BaseModel):
+    """The answer of POST /predict: one result per text, in order."""
+
+    results: list[Result]
+
+
+class MicroBatcher:
+    """Gathers the texts of requests that arrive together into one call of `label`.
+
+    The first request waits `window_s` for others; those queued by then (until the batch has
+    `max_texts` texts or more) are labeled in one call in a worker thread, while the requests
+    that arrive meanwhile queue for the next batch.
+    """
+
+    def __init__(
+        self, label: Callable[[list[str]], list[dict]], window_s: float, max_texts: int
+    ) -> None:
+        self.label, self.window_s, self.max_texts = label, window_s, max_texts
+        self.queue: asyncio.Queue[tuple[list[str], asyncio.Future]] = asyncio.Queue()
+        self.batches = self.texts = 0
+
+    async def submit(self, texts: list[str]) -> list[dict]:
+        """The results for `texts`, once the batch they joined is done."""
+        future = asyncio.get_running_loop().create_future()
+        self.queue.put_nowait((texts, future))
+        return await future
+
+    async def run(self) -> None:
+        """Take batches from the queue and label them, one at a time, until cancelled."""
+        while True:
+            jobs = [await self.queue.get()]
+            await asyncio.sleep(self.window_s)
+            size = len(jobs[0][0])
+            while not self.queue.empty() and size < self.max_texts:
+                jobs.append(self.queue.get_nowait())
+                size += len(jobs[-1][0])
+            await self._label(jobs)
+
+    async def _label(self, jobs: list[tuple[list[str], asyncio.Future]]) -> None:
+        """Label every job's texts in one call and hand each job its share of the results."""
+        texts = [text for job_texts, _ in jobs for text in job_texts]
+        try:
+            results = await asyncio.to_thread(self.label, texts)
+        except Exception as err:  # the requests answer 500; the server goes on
+            for _, future in jobs:
+                if not future.done():
+                    future.set_exception(err)
+            return
+        self.batches, self.texts = self.batches + 1, self.texts + len(texts)
+        start = 0
+        for job_texts, future in jobs:
+            if not future.done():  # a client that went away leaves a cancelled future
+                future.set_result(results[start : start + len(job_texts)])
+            start += len(job_texts)
+
+
+async def read_texts(request: Request, limits: Limits) -> list[str]:
+    """The texts of a /predict request; anything wrong is an HTTPException with a 4xx code."""
+    kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise HTTPException(415, f"Content-Type must be application/json, not {kind!r}")
+    body = await read_body(request, limits.max_body_bytes)
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise HTTPException(400, "the body is not UTF-8") from None
+    except RecursionError:
+        raise HTTPException(400, "the body's JSON is nested too deeply") from None
+    except ValueError as err:
+        raise HTTPException(400, f"the body is not JSON: {err}") from None
+    try:
+        texts = PredictRequest.model_validate(data).texts
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "body"
+        message = f'expected {{"texts": ["...", ...]}}; {where}: {first["msg"]}'
+        raise HTTPException(422, message) from None
+    if len(texts) > limits.max_texts:
+        raise HTTPException(413, f"{len(texts)} texts; at most {limits.max_texts} per request")
+    for i, text in enumerate(texts):
+        if len(text) > limits.max_chars:
+            raise HTTPException(
+                413, f"texts.{i} has {len(text)} characters; at most {limits.max_chars}"
+            )
+    return texts
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to be over `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"the body has {declared} bytes; at most {limit}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(413, f"the body is over {limit} bytes")
+    return bytes(body)
+
+
+def create_app(model_dir: Path, limits: Limits | None = None) -> FastAPI:
+    """The app for the classifier in `model_dir`, loaded (and warmed up) before it returns."""
+    limits = limits or Limits()
+    classifier = Classifier.load(model_dir)
+    classifier.predict_proba(["warm up"])  # the first pass is slow; pay for it before serving
+    batcher = MicroBatcher(classifier.results, limits.batch_window_s, limits.max_batch_texts)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(batcher.run())
+        yield
+        task.cancel()
+
+    app = FastAPIOffline(
+        title="sst2-probe",
+        summary="Sentence labels from a frozen transformer encoder and a logistic regression.",
+        description=(
+            f"Classifier `{classifier.meta['run']}`; labels {', '.join(classifier.labels)}. "
+            f"At most {limits.max_texts} texts a request, {limits.max_chars} characters a text, "
+            f'{limits.max_body_bytes} bytes a body. Errors are JSON: `{{"error": "..."}}`.'
+        ),
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def client_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": err.detail}, err.status_code, headers=err.headers)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, err: Exception) -> JSONResponse:
+        return JSONResponse({"error": "internal error; see the server's log"}, 500)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> HTMLResponse:
+        return HTMLResponse(PAGE.read_text(encoding="utf-8"))
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        """Liveness, and how many batches and texts the server has labeled."""
+        return {"status": "ok", "batches": batcher.batches, "texts": batcher.texts}
+
+    @app.get("/model")
+    async def model() -> dict[str, Any]:
+        """The classifier's model.json: encoder settings, labels, training provenance."""
+        return classifier.meta
+
+    @app.post(
+        "/predict",
+        response_model=PredictResponse,
+        response_model_exclude_none=True,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
+            }
+        },
+        responses={code: {"description": why} for code, why in ERRORS.items()},
+    )
+    async def predict(request: Request) -> dict[str, Any]:
+        """Label each text; an empty text gets {"text": "", "error": "empty text"}."""
+        texts = await read_texts(request, limits)
+        return {"results": await batcher.submit(texts) if texts else []}
+
+    return app
+
+
+def main() -> None:
+    """Command line: serve the classifier with uvicorn until Ctrl-C."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", type=Path, help="classifier folder (default: newest in models/)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    parser.add_argument(
+        "--batch-window-ms",
+        type=float,
+        default=Limits.batch_window_s * 1000,
+        help="how long a request waits for others to batch with (%(default)g ms)",
+    )
+    args = parser.parse_args()
+    app = create_app(
+        args.model or latest_model(), Limits(batch_window_s=args.batch_window_ms / 1000)
+    )
+    print(f"serving on http://{args.host}:{args.port}/ (API docs at /docs; Ctrl-C stops)")
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning")
+
+
+if __name__ == "__main__":
+    cli.run(main)

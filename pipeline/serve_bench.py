@@ -1,0 +1,303 @@
+"""Measure the HTTP service: latency, throughput under load against the offline path, bad requests.
+
+    python -m pipeline.serve_bench --model models/alammar-2000-minilm \\
+        --data ../shared/data/sst2-glue/dev.tsv --seconds 60 --clients 32
+
+In one session, on the same sentences (the `sentence` column of --data) and the same encoder:
+1. offline: `encoder.embed` over all the sentences in this process, the features stage's path;
+2. starts `python -m pipeline.serve` on a free port of 127.0.0.1 (loopback only) and waits for
+   /health; latency: one-sentence requests one after another on the warm server, p50 and p99;
+3. load: --clients clients, each posting one sentence at a time, for --seconds or --requests,
+   whichever ends first: texts/s, p50/p99, errors, the server's RSS before and after;
+4. the bad-request battery (`bad_requests`), then all of it at once with good requests;
+5. offline again after the server has stopped; the ratio uses the mean of the two offline runs.
+Prints Markdown tables (docs/serving.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from http.client import HTTPConnection
+from pathlib import Path
+from typing import Any
+
+from pipeline import PipelineError, cli
+from pipeline.data import read_split
+from pipeline.serve import Limits
+
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One request of the battery, and the status code the server must answer it with."""
+
+    name: str
+    status: int
+    body: bytes | list[bytes] = b""  # a list is sent in chunks, without Content-Length
+    content_type: str | None = JSON
+    method: str = "POST"
+    path: str = "/predict"
+
+
+def bad_requests(limits: Limits) -> list[Case]:
+    """Every kind of bad request we know of, sized to `limits`."""
+
+    def texts(*items: object) -> bytes:
+        return json.dumps({"texts": list(items)}).encode()
+
+    depth, many, chars = limits.max_body_bytes // 2 - 16, limits.max_texts + 1, limits.max_chars
+    body, form = limits.max_body_bytes + 1, "application/x-www-form-urlencoded"
+    return [
+        Case("body is not JSON", 400, b'{"texts": ["a good film"'),
+        Case("empty body", 400),
+        Case("body is not UTF-8", 400, b'{"texts": ["caf\xe9"]}'),
+        Case(f"JSON nested {depth:,} deep", 400, b"[" * depth + b"]" * depth),
+        Case("an integer of 5,000 digits", 400, b'{"texts": [' + b"1" * 5000 + b"]}"),
+        Case("body is a list, not an object", 422, b'["a good film"]'),
+        Case("no `texts` key", 422, b'{"text": ["a good film"]}'),
+        Case("texts is one string", 422, b'{"texts": "a good film"}'),
+        Case("texts is null", 422, b'{"texts": null}'),
+        Case("a text is a number", 422, texts("a good film", 3)),
+        Case("an unknown key", 422, b'{"texts": ["a good film"], "lang": "en"}'),
+        Case(f"{many} texts", 413, texts(*["ok"] * many)),
+        Case(f"a text of {chars + 1:,} characters", 413, texts("a" * (chars + 1))),
+        Case(f"a body of {body:,} bytes", 413, b" " * body),
+        Case("the same, chunked (no Content-Length)", 413, [b" " * 65536] * (body // 65536 + 1)),
+        Case("Content-Type: text/plain", 415, texts("a good film"), "text/plain"),
+        Case("form-encoded (curl -d without -H)", 415, texts("a good film"), form),
+        Case("unknown route", 404, method="GET", path="/nope", content_type=None),
+        Case("GET /predict", 405, method="GET", content_type=None),
+        Case("DELETE /model", 405, method="DELETE", path="/model", content_type=None),
+    ]
+
+
+def connect(base: str) -> HTTPConnection:
+    """A connection to the server at `base` (http://host:port)."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    return HTTPConnection(host, int(port), timeout=60)
+
+
+def post(conn: HTTPConnection, texts: list[str]) -> tuple[int, Any]:
+    """POST /predict with `texts` on `conn`; (status, parsed JSON)."""
+    conn.request("POST", "/predict", json.dumps({"texts": texts}), {"Content-Type": JSON})
+    response = conn.getresponse()
+    return response.status, json.loads(response.read())
+
+
+def send(base: str, request: Case) -> tuple[int, Any]:
+    """Send `request` on a new connection; (status, parsed JSON)."""
+    conn = connect(base)
+    headers = {"Content-Type": request.content_type} if request.content_type else {}
+    try:
+        conn.request(request.method, request.path, request.body or None, headers)
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def hang_up(base: str) -> None:
+    """A client that announces a body, sends part of it and goes away."""
+    conn = connect(base)
+    conn.putrequest("POST", "/predict")
+    conn.putheader("Content-Length", "1000")
+    conn.endheaders(b'{"texts": ["a go')
+    conn.close()
+
+
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    """p50 and p99 in milliseconds."""
+    cuts = statistics.quantiles(seconds, n=100, method="inclusive")
+    return {"p50_ms": 1000 * cuts[49], "p99_ms": 1000 * cuts[98]}
+
+
+def latency(base: str, texts: list[str], n: int) -> dict[str, float]:
+    """`n` one-sentence requests one after another on one kept-alive connection."""
+    conn, seconds = connect(base), []
+    for text in itertools.islice(itertools.cycle(texts), n):
+        started = time.perf_counter()
+        if post(conn, [text])[0] != 200:
+            raise PipelineError("a latency request failed")
+        seconds.append(time.perf_counter() - started)
+    conn.close()
+    return {"requests": n, **percentiles(seconds)}
+
+
+def load(base: str, texts: list[str], clients: int, seconds: float, cap: int) -> dict[str, Any]:
+    """`clients` clients posting one sentence a request until `seconds` or `cap` requests."""
+    numbers, ok, errors = itertools.count(), [], []
+    started = time.perf_counter()
+
+    def client(_: int) -> None:
+        conn = connect(base)
+        while time.perf_counter() - started < seconds and (i := next(numbers)) < cap:
+            text, sent = texts[i % len(texts)], time.perf_counter()
+            try:
+                status, answer = post(conn, [text])
+                good = status == 200 and answer["results"][0]["text"] == text
+            except (OSError, ValueError, KeyError):
+                conn.close()
+                good = False
+            (ok if good else errors).append(time.perf_counter() - sent)
+        conn.close()
+
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(client, range(clients)))
+    elapsed = time.perf_counter() - started
+    return {
+        "clients": clients,
+        "seconds": elapsed,
+        "requests": len(ok) + len(errors),
+        "errors": len(errors),
+        "texts_per_s": len(ok) / elapsed,
+        **percentiles(ok),
+    }
+
+
+def rss_mib(pid: int) -> dict[str, float]:
+    """A process's resident memory now and at its peak, in MiB (Linux /proc)."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return {key: int(fields[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM")}
+
+
+def offline(classifier_dir: Path, texts: list[str]) -> float:
+    """Texts per second of `embed` over `texts` with the classifier's encoder (warmed up first)."""
+    from pipeline.classifier import Classifier
+    from pipeline.encoder import embed
+
+    encoder = Classifier.load(classifier_dir).encoder
+    embed(encoder, texts[:64], progress=False)
+    started = time.perf_counter()
+    embed(encoder, texts, progress=False)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def start_server(model: Path, window_ms: float) -> tuple[subprocess.Popen, str]:
+    """`python -m pipeline.serve` on a free loopback port, once /health answers."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable,
+        "-m",
+        "pipeline.serve",
+        "--model",
+        str(model),
+        "--port",
+        str(port),
+        "--batch-window-ms",
+        str(window_ms),
+    ]
+    server = subprocess.Popen(command)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        if server.poll() is not None:
+            raise PipelineError(f"the server stopped with exit code {server.returncode}")
+        try:
+            urllib.request.urlopen(f"{base}/health", timeout=5).close()
+            return server, base
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise PipelineError("the server did not answer /health within 2 minutes")
+
+
+def mixed(base: str, cases: list[Case], texts: list[str]) -> dict[str, int]:
+    """The battery again, all at once with 32 good requests among it: how many got their code."""
+    jobs = cases + [Case("good", 200, json.dumps({"texts": [t]}).encode()) for t in texts[:32]]
+    with ThreadPoolExecutor(16) as pool:
+        got = list(pool.map(lambda job: send(base, job)[0], jobs))
+    return {
+        "requests": len(jobs),
+        "as_expected": sum(map(int.__eq__, got, [j.status for j in jobs])),
+    }
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Every measurement of the module docstring, in that order."""
+    texts = read_split(args.data).texts
+    results: dict[str, Any] = {"texts": len(texts), "offline_before": offline(args.model, texts)}
+    server, base = start_server(args.model, args.batch_window_ms)
+    try:
+        post(connect(base), texts[:8])
+        results["latency"] = latency(base, texts, args.latency_requests)
+        results["rss_start"] = rss_mib(server.pid)
+        results["load"] = load(base, texts, args.clients, args.seconds, args.requests)
+        results["rss_end"] = rss_mib(server.pid)
+        cases = bad_requests(Limits())
+        results["battery"] = [(case.name, case.status, send(base, case)[0]) for case in cases]
+        hang_up(base)
+        results["after_hang_up"] = post(connect(base), ["a good film"])[0]
+        results["mixed"] = mixed(base, cases, texts)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    results["offline_after"] = offline(args.model, texts)
+    return results
+
+
+def report(r: dict[str, Any]) -> str:
+    """The measurements as Markdown tables."""
+    lat, run = r["latency"], r["load"]
+    offline_mean = (r["offline_before"] + r["offline_after"]) / 2
+    lines = [
+        f"Sentences: {r['texts']}.",
+        "",
+        "| one sentence a request, one client | requests | p50 | p99 |",
+        "|---|---|---|---|",
+        f"| warm server | {lat['requests']} | {lat['p50_ms']:.1f} ms | {lat['p99_ms']:.1f} ms |",
+        "",
+        "| clients | seconds | requests | errors | texts/s | p50 | p99 | RSS start | RSS end "
+        "| peak RSS |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| {run['clients']} | {run['seconds']:.1f} | {run['requests']} | {run['errors']} "
+        f"| {run['texts_per_s']:.1f} | {run['p50_ms']:.0f} ms | {run['p99_ms']:.0f} ms "
+        f"| {r['rss_start']['VmRSS']:.0f} MiB | {r['rss_end']['VmRSS']:.0f} MiB "
+        f"| {r['rss_end']['VmHWM']:.0f} MiB |",
+        "",
+        f"Offline `embed` over the same sentences: {r['offline_before']:.1f} texts/s before the "
+        f"server started, {r['offline_after']:.1f} after it stopped (mean {offline_mean:.1f}); "
+        f"under load / offline = {run['texts_per_s'] / offline_mean:.2f}.",
+        "",
+        "| bad request | expected | got |",
+        "|---|---|---|",
+        *(f"| {name} | {want} | {got} |" for name, want, got in r["battery"]),
+        f"| half a body, then the client hangs up | (none) | next request: {r['after_hang_up']} |",
+        f"| all of the above at once, with 32 good requests | | "
+        f"{r['mixed']['as_expected']} of {r['mixed']['requests']} as expected |",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Command line: run the measurements, print them as Markdown."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", type=Path, required=True, help="classifier folder")
+    parser.add_argument("--data", required=True, help="a split file with a sentence column")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent clients (32)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="load test length (60)")
+    parser.add_argument("--requests", type=int, default=50_000, help="load test cap (50,000)")
+    parser.add_argument("--latency-requests", type=int, default=300, help="(300)")
+    parser.add_argument(
+        "--batch-window-ms", type=float, default=Limits.batch_window_s * 1000, help="(as serve)"
+    )
+    print(report(measure(parser.parse_args())))
+
+
+if __name__ == "__main__":
+    cli.run(main)
