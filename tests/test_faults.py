@@ -2,6 +2,7 @@
 
 import errno
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,6 +41,32 @@ def wait_for_progress(cwd: Path, timeout: float = 120) -> dict:
     raise AssertionError("the run recorded no progress")
 
 
+def start_paused_mid_train(config: Path, cwd: Path) -> subprocess.Popen:
+    """A features run frozen (SIGSTOP) while it is provably still encoding the train split.
+
+    Frozen, it cannot move on, so the signal a test sends next lands mid-run by construction:
+    progress is recorded and the eval array, created only once train is complete, does not exist
+    yet. If a busy machine let the run get past that point before the freeze, it starts again.
+    """
+    for _ in range(3):
+        process = start_features(config, cwd)
+        wait_for_progress(cwd)
+        process.send_signal(signal.SIGSTOP)
+        [partial] = cwd.glob("data/features/*.partial")
+        if not (partial / "eval.npy").exists():
+            return process
+        process.kill()
+        process.communicate()
+        shutil.rmtree(cwd / "data")
+    raise AssertionError("three runs got past the train split before they could be paused")
+
+
+def resume_with(process: subprocess.Popen, sig: signal.Signals) -> None:
+    """Deliver `sig` to a paused run, then let it continue (SIGKILL needs no continuing)."""
+    process.send_signal(sig)
+    process.send_signal(signal.SIGCONT)
+
+
 def arrays(folder: Path) -> dict[str, np.ndarray]:
     return {p.name: np.load(p) for p in sorted(folder.glob("*.npy"))}
 
@@ -54,11 +81,11 @@ def test_sigkill_mid_run_then_rerun_resumes_bit_identical(slow_config, tmp_path)
         ).returncode
         == 0
     )
-    process = start_features(slow_config, killed_dir)
-    wait_for_progress(killed_dir)
-    process.kill()
-    process.wait()
-    assert not list(killed_dir.glob("data/features/*/meta.json")), "killed too late"
+    process = start_paused_mid_train(slow_config, killed_dir)
+    resume_with(process, signal.SIGKILL)
+    process.communicate()
+    assert process.returncode == -signal.SIGKILL
+    assert not list(killed_dir.glob("data/features/*/meta.json"))
     result = run_cli("-m", "pipeline.features", "--config", str(slow_config), cwd=killed_dir)
     assert result.returncode == 0, result.stderr
     assert "train: resuming after batch" in result.stderr
@@ -86,9 +113,8 @@ def test_two_runs_at_once_build_the_cache_once(slow_config, workdir):
 
 
 def test_ctrl_c_is_one_line_and_exit_130(slow_config, workdir):
-    process = start_features(slow_config, workdir)
-    wait_for_progress(workdir)
-    process.send_signal(signal.SIGINT)
+    process = start_paused_mid_train(slow_config, workdir)
+    resume_with(process, signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
     assert "Traceback" not in stderr
