@@ -33,9 +33,10 @@ import torch
 
 from pipeline import cli
 from pipeline.config import EncoderConfig
-from pipeline.data import find_split_file, read_split
+from pipeline.data import read_split
 from pipeline.encoder import Encoder, embed, load_encoder, pad, token_budget_batches, tokenize
 from pipeline.io import write_json, write_text
+from pipeline.tables import find_split_file
 
 BLOG_CHUNK = 2000
 ST_BATCH_SIZES = (32, 64, 128, 256)

@@ -25,10 +25,11 @@ import numpy as np
 
 from pipeline import PipelineError, cli, senteval
 from pipeline.config import Config, DataConfig, load_config
-from pipeline.data import find_split_file, load_splits
+from pipeline.data import load_splits
 from pipeline.evaluate import REPORTS_ROOT, out_of_fold_proba
 from pipeline.features import FEATURES_ROOT, build_features, load_arrays
 from pipeline.io import read_json, write_json, write_text
+from pipeline.tables import find_split_file
 from pipeline.train import logistic_regression_cv
 
 log = logging.getLogger(__name__)
