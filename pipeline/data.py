@@ -94,7 +94,12 @@ def _local(cfg: DataConfig, wanted: dict[str, str]) -> dict[str, Table]:
     """Read the wanted splits from `cfg.dir`; a missing test file just means no test split."""
     tables = {}
     for role, name in wanted.items():
-        path = find_split_file(cfg.dir, name, required=role != "test")
+        path = find_split_file(cfg.dir, name, required=role == "train")
+        if path is None and role == "eval":
+            raise PipelineError(
+                f"no {name} (or dev) file in {cfg.dir}; add one, or score by cross-validation on "
+                'train alone with SET="data.protocol=kfold"'
+            )
         if path is None:
             log.info("data: no %s file in %s, so no test split", name, cfg.dir)
         else:
