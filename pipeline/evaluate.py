@@ -28,21 +28,17 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from pipeline import PipelineError, cli
+from pipeline import PipelineError, cli, plots
 from pipeline.config import Config
 from pipeline.data import load_splits
 from pipeline.features import FEATURES_ROOT, load_arrays, load_features
-from pipeline.io import atomic_path, write_json, write_text
+from pipeline.io import write_json, write_text
 from pipeline.probe import MODELS_ROOT, load_probe
 from pipeline.train import logistic_regression_cv
 
 log = logging.getLogger(__name__)
 
 REPORTS_ROOT = Path("reports")
-FIGURES = {
-    name: f"{name}.png"
-    for name in ("confusion_matrix", "roc_curve", "reliability", "accuracy_by_length")
-}
 LENGTH_BUCKETS = ((1, 5), (6, 10), (11, 15), (16, 20), (21, 30), (31, np.inf))
 BINARY_METRICS = ("accuracy", "precision", "recall", "f1", "macro_f1", "roc_auc")
 MULTICLASS_METRICS = ("accuracy", "macro_f1", "roc_auc")
@@ -145,7 +141,7 @@ def evaluate(
         ),
         "by_length": by_length(splits[role].texts, y_eval, proba),
         "most_confidently_wrong": confidently_wrong(splits[role].texts, y_eval, proba, names),
-        "figures": FIGURES,
+        "figures": plots.FIGURES,
     }
     if folds is not None:
         metrics["folds"] = {
@@ -162,7 +158,7 @@ def evaluate(
             ),
         }
     out = reports_root / config.run
-    write_figures(out, metrics, y_eval, proba)
+    plots.evaluation_figures(out, metrics, y_eval, proba)
     write_json(out / "metrics.json", metrics)
     write_text(out / "report.md", markdown_report(metrics))
     print(table(metrics))
@@ -202,27 +198,6 @@ def confidently_wrong(
         }
         for i in worst
     ]
-
-
-def write_figures(
-    out: Path, metrics: dict[str, Any], y_true: np.ndarray, proba: np.ndarray
-) -> None:
-    """The four PNGs of an evaluation, next to metrics.json."""
-    from pipeline import plots
-
-    out.mkdir(parents=True, exist_ok=True)
-    title, names = metrics["run"], metrics["labels"]
-    drawings = {
-        "confusion_matrix": lambda path: plots.confusion(
-            metrics["classifier"]["confusion_matrix"], names, path, title
-        ),
-        "roc_curve": lambda path: plots.roc(y_true, proba, names, path, title),
-        "reliability": lambda path: plots.reliability(y_true, proba, path, title),
-        "accuracy_by_length": lambda path: plots.by_length(metrics["by_length"], path, title),
-    }
-    for name, draw in drawings.items():
-        with atomic_path(out / FIGURES[name]) as tmp:
-            draw(tmp)
 
 
 def headline(metrics: dict[str, Any]) -> tuple[str, ...]:

@@ -6,16 +6,41 @@ Each function writes one PNG (matplotlib, no screen needed) and returns nothing.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from pipeline.io import atomic_path
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+FIGURES = {
+    name: f"{name}.png"
+    for name in ("confusion_matrix", "roc_curve", "reliability", "accuracy_by_length")
+}
 SIZE = (5.0, 4.0)  # inches; at 120 dpi a 600 x 480 image
 DPI = 120
+
+
+def evaluation_figures(
+    out: Path, metrics: dict[str, Any], y_true: np.ndarray, proba: np.ndarray
+) -> None:
+    """The four PNGs of an evaluation, next to metrics.json."""
+    out.mkdir(parents=True, exist_ok=True)
+    title, names = metrics["run"], metrics["labels"]
+    drawings = {
+        "confusion_matrix": lambda path: confusion(
+            metrics["classifier"]["confusion_matrix"], names, path, title
+        ),
+        "roc_curve": lambda path: roc(y_true, proba, names, path, title),
+        "reliability": lambda path: reliability(y_true, proba, path, title),
+        "accuracy_by_length": lambda path: by_length(metrics["by_length"], path, title),
+    }
+    for name, draw in drawings.items():
+        with atomic_path(out / FIGURES[name]) as tmp:
+            draw(tmp)
 
 
 def _figure(title: str, xlabel: str, ylabel: str) -> tuple[Figure, Axes]:
