@@ -47,9 +47,7 @@ def test_windows_line_endings_are_fine(tiny_config, tiny_data, workdir):
 
 def test_missing_files(tiny_config, tiny_data, workdir):
     (tiny_data / "dev.tsv").unlink()
-    assert_clean_failure(
-        features(tiny_config, workdir), "data.protocol=kfold", workdir=workdir
-    )
+    assert_clean_failure(features(tiny_config, workdir), "data.protocol=kfold", workdir=workdir)
     result = features(tiny_config, workdir, "--data", str(workdir / "nowhere"))
     assert_clean_failure(result, "data folder not found", workdir=workdir)
     result = run_cli("-m", "pipeline.features", "--config", "nope.yaml", cwd=workdir)
