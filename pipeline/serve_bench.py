@@ -3,15 +3,13 @@
     python -m pipeline.serve_bench --model models/alammar-2000-minilm \\
         --data ../shared/data/sst2-glue/dev.tsv --seconds 60 --clients 32
 
-In one session, on the same sentences (the `sentence` column of --data) and the same encoder:
-1. offline: `encoder.embed` over all the sentences in this process, the features stage's path;
-2. starts `python -m pipeline.serve` on a free port of 127.0.0.1 (loopback only) and waits for
-   /health; latency: one-sentence requests one after another on the warm server, p50 and p99;
-3. load: --clients clients, each posting one sentence at a time, for --seconds or --requests,
-   whichever ends first: texts/s, p50/p99, errors, the server's RSS before and after;
-4. the bad-request battery (`bad_requests`), then all of it at once with good requests;
-5. offline again after the server has stopped; the ratio uses the mean of the two offline runs.
-Prints Markdown tables (docs/serving.md).
+In one session, on the same sentences (of --data) and the same encoder: 1. offline, `embed` over
+all of them in this process (the features stage's path); 2. `python -m pipeline.serve` on a free
+port of 127.0.0.1 (loopback only): latency of one-sentence requests one after another; 3. load:
+--clients clients posting --per-request sentences a request until --seconds or --requests are up:
+texts/s, p50/p99, errors, the server's RSS before and after, the CPU other processes took;
+4. the bad-request battery, then all of it at once with good requests; 5. offline again, after
+the server stopped (the ratio uses the mean of both). Prints Markdown tables (docs/serving.md).
 """
 
 from __future__ import annotations
@@ -19,6 +17,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -134,18 +133,19 @@ def latency(base: str, texts: list[str], n: int) -> dict[str, float]:
     return {"requests": n, **percentiles(seconds)}
 
 
-def load(base: str, texts: list[str], clients: int, seconds: float, cap: int) -> dict[str, Any]:
-    """`clients` clients posting one sentence a request until `seconds` or `cap` requests."""
+def load(base: str, texts: list[str], clients: int, seconds: float, cap: int, per: int = 1) -> dict:
+    """`clients` clients posting `per` sentences a request until `seconds` or `cap` requests."""
     numbers, ok, errors = itertools.count(), [], []
     started = time.perf_counter()
 
     def client(_: int) -> None:
         conn = connect(base)
         while time.perf_counter() - started < seconds and (i := next(numbers)) < cap:
-            text, sent = texts[i % len(texts)], time.perf_counter()
+            batch = [texts[(i * per + j) % len(texts)] for j in range(per)]
+            sent = time.perf_counter()
             try:
-                status, answer = post(conn, [text])
-                good = status == 200 and answer["results"][0]["text"] == text
+                status, answer = post(conn, batch)
+                good = status == 200 and [r["text"] for r in answer["results"]] == batch
             except (OSError, ValueError, KeyError):
                 conn.close()
                 good = False
@@ -157,12 +157,21 @@ def load(base: str, texts: list[str], clients: int, seconds: float, cap: int) ->
     elapsed = time.perf_counter() - started
     return {
         "clients": clients,
+        "per_request": per,
         "seconds": elapsed,
-        "requests": len(ok) + len(errors),
         "errors": len(errors),
-        "texts_per_s": len(ok) / elapsed,
+        "requests": len(ok) + len(errors),
+        "texts_per_s": len(ok) * per / elapsed,
         **percentiles(ok),
     }
+
+
+def cpu_s(pid: int | None = None) -> float:
+    """CPU seconds used so far by the whole machine (no `pid`) or by one process (Linux /proc)."""
+    if pid is None:
+        return sum(map(int, Path("/proc/stat").read_text().split()[1:4])) / os.sysconf("SC_CLK_TCK")
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int) -> dict[str, float]:
@@ -173,16 +182,21 @@ def rss_mib(pid: int) -> dict[str, float]:
     return {key: int(fields[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM")}
 
 
-def offline(classifier_dir: Path, texts: list[str]) -> float:
-    """Texts per second of `embed` over `texts` with the classifier's encoder (warmed up first)."""
+def offline(classifier_dir: Path, texts: list[str], chunk: int) -> dict[str, float]:
+    """Texts/s of `embed` with the classifier's encoder: over all `texts` in one call, and in
+    calls of `chunk` texts (the most that `chunk` one-sentence clients can get), warmed up first."""
     from pipeline.classifier import Classifier
     from pipeline.encoder import embed
 
     encoder = Classifier.load(classifier_dir).encoder
     embed(encoder, texts[:64], progress=False)
-    started = time.perf_counter()
-    embed(encoder, texts, progress=False)
-    return len(texts) / (time.perf_counter() - started)
+    rates = {}
+    for name, size in (("all", len(texts)), ("chunks", chunk)):
+        started = time.perf_counter()
+        for start in range(0, len(texts), size):
+            embed(encoder, texts[start : start + size], progress=False)
+        rates[name] = len(texts) / (time.perf_counter() - started)
+    return rates
 
 
 def start_server(model: Path, window_ms: float) -> tuple[subprocess.Popen, str]:
@@ -190,18 +204,8 @@ def start_server(model: Path, window_ms: float) -> tuple[subprocess.Popen, str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [
-        sys.executable,
-        "-m",
-        "pipeline.serve",
-        "--model",
-        str(model),
-        "--port",
-        str(port),
-        "--batch-window-ms",
-        str(window_ms),
-    ]
-    server = subprocess.Popen(command)
+    command = [sys.executable, "-m", "pipeline.serve", "--model", str(model), "--port", str(port)]
+    server = subprocess.Popen([*command, "--batch-window-ms", str(window_ms)])
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):
         if server.poll() is not None:
@@ -219,23 +223,27 @@ def mixed(base: str, cases: list[Case], texts: list[str]) -> dict[str, int]:
     """The battery again, all at once with 32 good requests among it: how many got their code."""
     jobs = cases + [Case("good", 200, json.dumps({"texts": [t]}).encode()) for t in texts[:32]]
     with ThreadPoolExecutor(16) as pool:
-        got = list(pool.map(lambda job: send(base, job)[0], jobs))
-    return {
-        "requests": len(jobs),
-        "as_expected": sum(map(int.__eq__, got, [j.status for j in jobs])),
-    }
+        right = pool.map(lambda job: send(base, job)[0] == job.status, jobs)
+        return {"requests": len(jobs), "as_expected": sum(right)}
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Every measurement of the module docstring, in that order."""
     texts = read_split(args.data).texts
-    results: dict[str, Any] = {"texts": len(texts), "offline_before": offline(args.model, texts)}
+    results: dict[str, Any] = {
+        "texts": len(texts),
+        "offline_before": offline(args.model, texts, args.clients),
+    }
     server, base = start_server(args.model, args.batch_window_ms)
     try:
         post(connect(base), texts[:8])
         results["latency"] = latency(base, texts, args.latency_requests)
         results["rss_start"] = rss_mib(server.pid)
-        results["load"] = load(base, texts, args.clients, args.seconds, args.requests)
+        ours = (os.getpid(), server.pid)
+        used = [cpu_s(), *map(cpu_s, ours)]
+        run = load(base, texts, args.clients, args.seconds, args.requests, args.per_request)
+        others = cpu_s() - sum(map(cpu_s, ours)) - used[0] + sum(used[1:])
+        results["load"] = {**run, "others_cores": others / run["seconds"]}
         results["rss_end"] = rss_mib(server.pid)
         cases = bad_requests(Limits())
         results["battery"] = [(case.name, case.status, send(base, case)[0]) for case in cases]
@@ -245,14 +253,15 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    results["offline_after"] = offline(args.model, texts)
+    results["offline_after"] = offline(args.model, texts, args.clients)
     return results
 
 
 def report(r: dict[str, Any]) -> str:
     """The measurements as Markdown tables."""
     lat, run = r["latency"], r["load"]
-    offline_mean = (r["offline_before"] + r["offline_after"]) / 2
+    before, after = r["offline_before"], r["offline_after"]
+    offline_mean = (before["all"] + after["all"]) / 2
     lines = [
         f"Sentences: {r['texts']}.",
         "",
@@ -260,17 +269,19 @@ def report(r: dict[str, Any]) -> str:
         "|---|---|---|---|",
         f"| warm server | {lat['requests']} | {lat['p50_ms']:.1f} ms | {lat['p99_ms']:.1f} ms |",
         "",
-        "| clients | seconds | requests | errors | texts/s | p50 | p99 | RSS start | RSS end "
-        "| peak RSS |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-        f"| {run['clients']} | {run['seconds']:.1f} | {run['requests']} | {run['errors']} "
-        f"| {run['texts_per_s']:.1f} | {run['p50_ms']:.0f} ms | {run['p99_ms']:.0f} ms "
-        f"| {r['rss_start']['VmRSS']:.0f} MiB | {r['rss_end']['VmRSS']:.0f} MiB "
-        f"| {r['rss_end']['VmHWM']:.0f} MiB |",
+        "| clients x sentences a request | seconds | requests | errors | texts/s | p50 | p99 "
+        "| RSS start | RSS end | peak RSS | others' CPU |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| {run['clients']} x {run['per_request']} | {run['seconds']:.1f} | {run['requests']} "
+        f"| {run['errors']} | {run['texts_per_s']:.1f} | {run['p50_ms']:.0f} ms "
+        f"| {run['p99_ms']:.0f} ms | {r['rss_start']['VmRSS']:.0f} MiB "
+        f"| {r['rss_end']['VmRSS']:.0f} MiB | {r['rss_end']['VmHWM']:.0f} MiB "
+        f"| {run['others_cores']:.2f} cores |",
         "",
-        f"Offline `embed` over the same sentences: {r['offline_before']:.1f} texts/s before the "
-        f"server started, {r['offline_after']:.1f} after it stopped (mean {offline_mean:.1f}); "
-        f"under load / offline = {run['texts_per_s'] / offline_mean:.2f}.",
+        f"Offline `embed` over the same sentences: {before['all']:.1f} texts/s before the server "
+        f"started, {after['all']:.1f} after it stopped (mean {offline_mean:.1f}); under load / "
+        f"offline = {run['texts_per_s'] / offline_mean:.2f}. In calls of {run['clients']} "
+        f"sentences: {before['chunks']:.1f} and {after['chunks']:.1f} texts/s.",
         "",
         "| bad request | expected | got |",
         "|---|---|---|",
@@ -292,6 +303,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32, help="concurrent clients (32)")
     parser.add_argument("--seconds", type=float, default=60.0, help="load test length (60)")
     parser.add_argument("--requests", type=int, default=50_000, help="load test cap (50,000)")
+    parser.add_argument("--per-request", type=int, default=1, help="sentences a request (1)")
     parser.add_argument("--latency-requests", type=int, default=300, help="(300)")
     parser.add_argument(
         "--batch-window-ms", type=float, default=Limits.batch_window_s * 1000, help="(as serve)"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -134,3 +137,41 @@ def slow_config(tmp_path, tiny_encoder) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+# The HTTP service's limits in tests: small, so the bad-request battery stays quick, and a long
+# batching window, so requests sent together are sure to meet.
+TINY_LIMITS = {"max_texts": 8, "max_chars": 200, "max_body_bytes": 200_000, "batch_window_s": 0.05}
+
+
+@pytest.fixture
+def tiny_model(tiny_config, workdir) -> Path:
+    """A classifier trained on the tiny encoder and data: the absolute path of models/tiny."""
+    from pipeline.config import load_config
+    from pipeline.features import build_features
+    from pipeline.train import train
+
+    config = load_config(tiny_config)
+    build_features(config, progress=False)
+    return workdir / train(config)
+
+
+@pytest.fixture
+def tiny_server(tiny_model) -> Iterator[str]:
+    """The HTTP service for `tiny_model` (uvicorn in a thread, TINY_LIMITS); yields its URL.
+
+    The socket listens before the server starts, so early requests wait in its backlog.
+    """
+    import uvicorn
+
+    from pipeline.serve import Limits, create_app
+
+    app = create_app(tiny_model, Limits(**TINY_LIMITS))
+    sock = socket.create_server(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    thread.join(timeout=30)
+    sock.close()

@@ -1,0 +1,66 @@
+"""The frozen encoder as a scikit-learn transformer: clone, cross-validation, grid search."""
+
+import pickle
+
+import numpy as np
+import pytest
+from conftest import NEGATIVE, POSITIVE
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+
+from pipeline import PipelineError, frozen_encoder
+from pipeline.config import load_config
+from pipeline.data import load_splits
+from pipeline.features import build_features, load_arrays, load_features
+from pipeline.frozen_encoder import FrozenEncoder
+
+TEXTS = POSITIVE + NEGATIVE
+LABELS = [1] * len(POSITIVE) + [0] * len(NEGATIVE)
+
+
+@pytest.fixture
+def loads(monkeypatch) -> list[str]:
+    """An empty encoder cache; every load from now on is recorded (by its pooling)."""
+    seen: list[str] = []
+    load = frozen_encoder.load_encoder
+    monkeypatch.setattr(frozen_encoder, "_LOADED", {})
+    monkeypatch.setattr(
+        frozen_encoder, "load_encoder", lambda config: seen.append(config.pooling) or load(config)
+    )
+    return seen
+
+
+def test_vectors_are_the_features_stage_vectors(tiny_config, tiny_encoder, workdir):
+    config = load_config(tiny_config)
+    build_features(config, progress=False)
+    features, _ = load_arrays(load_features(config)[0], "eval")
+    texts = load_splits(config.data)["eval"].texts
+
+    vectors = FrozenEncoder(str(tiny_encoder), pooling="mean", max_length=32).fit_transform(texts)
+
+    assert vectors.dtype == np.float32 and vectors.shape == features.shape
+    np.testing.assert_allclose(vectors, features, atol=1e-5)
+
+
+def test_pipeline_clones_cross_validates_and_grid_searches_loading_each_setting_once(
+    tiny_encoder, loads
+):
+    model = make_pipeline(FrozenEncoder(str(tiny_encoder)), LogisticRegression())
+    assert clone(model).get_params()["frozenencoder__name"] == str(tiny_encoder)
+
+    scores = cross_val_score(model, TEXTS, LABELS, cv=2)
+    grid = {"frozenencoder__pooling": ["mean", "cls"]}
+    search = GridSearchCV(model, grid, cv=2).fit(TEXTS, LABELS)
+
+    assert len(scores) == 2 and search.predict(["a good film"])[0] in (0, 1)
+    assert sorted(loads) == ["cls", "mean"]  # once per setting, not per clone, fold or call
+    assert len(pickle.dumps(search.best_estimator_[0])) < 1000  # settings only, no weights
+
+
+def test_bad_settings_and_inputs_are_clear_errors(tiny_encoder):
+    with pytest.raises(PipelineError, match=r"encoder\.pooling: unknown value 'max'"):
+        FrozenEncoder(str(tiny_encoder), pooling="max").fit(TEXTS)
+    with pytest.raises(TypeError, match="list of texts"):
+        FrozenEncoder(str(tiny_encoder)).transform("a good film")
