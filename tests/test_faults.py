@@ -18,6 +18,12 @@ from pipeline.config import load_config
 from pipeline.features import build_features, load_features
 
 
+def default_sigint() -> None:
+    """Give the child Ctrl-C's default action: a shell running tests in the background (CI, a
+    script with `&`) hands SIGINT down ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_features(config: Path, cwd: Path) -> subprocess.Popen:
     env = {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     return subprocess.Popen(
@@ -26,6 +32,7 @@ def start_features(config: Path, cwd: Path) -> subprocess.Popen:
         env=env,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
 
 
