@@ -1,0 +1,345 @@
+"""Label a large file with a trained classifier: streamed, in input order, resumable.
+
+    python -m pipeline.batch_predict --model models/alammar-2000-minilm \\
+        --input data/corpus/synthetic-1000000.txt --output predictions.parquet
+
+Input (by suffix): .txt, one text a line (as predict.py --file); .jsonl, a JSON object a line
+with a "text" (or "sentence") field and optionally an "id"; .parquet, a "text" (or "sentence")
+column and optionally an "id" column (--text-column and --id-column name others).
+
+Output: Parquet, one row per input row in input order: ``row`` (0-based), ``id`` (when the input
+has ids; JSON ids become text), ``label``, ``probability`` (the label's), ``p_<class>`` for every
+class, and ``error``: null, or why that row has no label ("empty text", "not a string"). A bad
+row never stops the run; a bad file (missing, unknown suffix, not UTF-8, not JSON, no text
+column) stops it before any work, with one line and exit code 2.
+
+The input is read and labeled in chunks of --chunk-rows rows, so memory does not grow with it.
+Each labeled chunk is written as ``<output>.parts/part-NNNNNN.parquet`` (temp name + rename)
+beside a ``manifest.json`` with the model's and the input's SHA-256. A killed run, started again
+with the same arguments, labels only the chunks that have no part yet; at the end the parts are
+streamed into the output (whose metadata holds the manifest) and removed. Rerunning a finished
+job with the same model and input does nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from itertools import count, islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from pipeline import PipelineError, cli
+from pipeline.io import atomic_path, read_json, sha256_file, write_json
+from pipeline.tables import TEXT_COLUMNS
+
+if TYPE_CHECKING:
+    from pipeline.classifier import Classifier
+
+FORMATS = (".txt", ".jsonl", ".parquet")
+ENGINES = ("local", "ray")
+CHUNK_ROWS = 20_000
+META_KEY = b"batch_predict"
+
+
+@dataclass
+class Chunk:
+    """Rows `start` .. `start + len(texts) - 1` of the input: their texts (any value) and ids."""
+
+    index: int
+    start: int
+    texts: list[Any]
+    ids: list[Any] | None
+
+
+def label_chunk(classifier: Classifier, texts: Sequence[Any]) -> pa.Table:
+    """Label, probability, one ``p_<class>`` column per class and error for each text, in order.
+
+    A text that is not a string, or is empty or whitespace, gets an error and nulls elsewhere.
+    """
+    errors = [
+        "not a string" if not isinstance(t, str) else None if t.strip() else "empty text"
+        for t in texts
+    ]
+    valid = np.array([e is None for e in errors], dtype=bool)
+    names = classifier.labels
+    proba = np.zeros((len(texts), len(names)))
+    if valid.any():
+        proba[valid] = classifier.predict_proba(
+            [t for t, ok in zip(texts, valid, strict=True) if ok]
+        )
+    top = proba.argmax(axis=1)
+    columns = {
+        "label": pa.array(np.array(names, dtype=object)[top], pa.string(), mask=~valid),
+        "probability": pa.array(proba.max(axis=1), pa.float64(), mask=~valid),
+        **{f"p_{n}": pa.array(proba[:, k], pa.float64(), mask=~valid) for k, n in enumerate(names)},
+        "error": pa.array(errors, pa.string()),
+    }
+    return pa.table(columns)
+
+
+def read_chunks(
+    path: Path, chunk_rows: int, text_column: str | None = None, id_column: str | None = None
+) -> Iterator[Chunk]:
+    """The input's rows in chunks of `chunk_rows`, read lazily (errors name the file and line)."""
+    rows = _rows(path, text_column, id_column)
+    has_ids = _has_ids(path, text_column, id_column)
+    for index in count():
+        block = list(islice(rows, chunk_rows))
+        if not block:
+            return
+        texts = [text for text, _ in block]
+        ids = [i for _, i in block] if has_ids else None
+        yield Chunk(index, index * chunk_rows, texts, ids)
+
+
+def scan_input(path: Path, text_column: str | None = None, id_column: str | None = None) -> dict:
+    """The input's identity (path, size, SHA-256, rows), after checking that every row parses."""
+    if path.suffix not in FORMATS:
+        raise PipelineError(
+            f"{path}: unknown input format {path.suffix!r}; use one of {', '.join(FORMATS)}"
+        )
+    if not path.is_file():
+        raise PipelineError(f"input file not found: {path}")
+    rows = sum(1 for _ in _rows(path, text_column, id_column))
+    return {
+        "path": str(path.resolve()),
+        "bytes": path.stat().st_size,
+        "sha256": sha256_file(path),
+        "rows": rows,
+        "text_column": text_column,
+        "id_column": id_column,
+    }
+
+
+def batch_predict(
+    model_dir: Path,
+    input_path: Path,
+    output: Path,
+    engine: str = "local",
+    chunk_rows: int = CHUNK_ROWS,
+    text_column: str | None = None,
+    id_column: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Label every row of `input_path` into the Parquet file `output`, resuming finished parts."""
+    if output.suffix != ".parquet":
+        raise PipelineError(f"--output must be a .parquet file (got {output})")
+    if not (model_dir / "model.json").is_file():
+        raise PipelineError(
+            f"no trained classifier in {model_dir} (no model.json); run `make all` first or pass "
+            "--model models/<run>"
+        )
+    manifest = {
+        "model": str(model_dir.resolve()),
+        "model_sha256": sha256_file(model_dir / "model.json"),
+        "input": scan_input(input_path, text_column, id_column),
+        "chunk_rows": chunk_rows,
+    }
+    if _finished(output, manifest):
+        return output
+    parts = output.with_name(output.name + ".parts")
+    done = _prepare_parts(parts, manifest)
+    rows = manifest["input"]["rows"]
+    n_chunks = -(-rows // chunk_rows)
+    pending = (
+        c
+        for c in read_chunks(input_path, chunk_rows, text_column, id_column)
+        if c.index not in done
+    )
+    with tqdm(total=rows, unit="text", desc="labeling", disable=not progress) as bar:
+        bar.update(sum(min(chunk_rows, rows - i * chunk_rows) for i in done))
+
+        def write(chunk: Chunk, table: pa.Table) -> None:
+            write_part(parts, chunk, table)
+            bar.update(len(chunk.texts))
+
+        if engine == "ray":
+            from pipeline.ray_engine import predict_parts  # Ray is an optional extra
+        else:
+            predict_parts = predict_parts_local
+        predict_parts(model_dir, pending, write)
+    _concatenate(parts, n_chunks, output, {**manifest, "engine": engine})
+    return output
+
+
+def predict_parts_local(
+    model_dir: Path, chunks: Iterable[Chunk], write: Callable[[Chunk, pa.Table], None]
+) -> None:
+    """The local engine: load the classifier once, then `write(chunk, label_chunk(...))` each."""
+    from pipeline.classifier import Classifier  # torch is imported only when needed
+
+    classifier = Classifier.load(model_dir)
+    for chunk in chunks:
+        write(chunk, label_chunk(classifier, chunk.texts))
+
+
+def write_part(parts: Path, chunk: Chunk, table: pa.Table) -> None:
+    """Write one labeled chunk, with its row numbers and ids in front, as a part file."""
+    front = {"row": pa.array(np.arange(chunk.start, chunk.start + len(chunk.texts)), pa.int64())}
+    if chunk.ids is not None:
+        front["id"] = pa.array(chunk.ids)
+    for k, (name, column) in enumerate(front.items()):
+        table = table.add_column(k, name, column)
+    with atomic_path(parts / f"part-{chunk.index:06d}.parquet") as tmp:
+        pq.write_table(table, tmp)
+
+
+def _rows(path: Path, text_column: str | None, id_column: str | None) -> Iterator[tuple[Any, Any]]:
+    """(text, id) per row; id is None without an id column."""
+    if path.suffix == ".txt":
+        for line in _lines(path):
+            yield from ((text, None) for text in line.splitlines())
+    elif path.suffix == ".jsonl":
+        yield from _jsonl_rows(path, text_column, id_column)
+    else:
+        yield from _parquet_rows(path, text_column, id_column)
+
+
+def _lines(path: Path) -> Iterator[str]:
+    """Decoded lines (a BOM dropped); a bad byte stops with its line number, as predict.py does."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                raise PipelineError(
+                    f"{path}, line {number}: not UTF-8 (byte 0x{raw[err.start]:02x}); save it as "
+                    "UTF-8"
+                ) from None
+
+
+def _jsonl_rows(path: Path, text_column: str | None, id_column: str | None) -> Iterator[tuple]:
+    text_key = None
+    for number, line in enumerate(_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise PipelineError(f"{path}, line {number}: not JSON ({err.msg})") from None
+        if not isinstance(record, dict):
+            raise PipelineError(f"{path}, line {number}: not a JSON object")
+        if text_key is None:
+            text_key = _text_column(path, list(record), text_column)
+        ident = record.get(id_column or "id")
+        yield (
+            record.get(text_key),
+            ident if ident is None or isinstance(ident, str) else json.dumps(ident),
+        )
+
+
+def _parquet_rows(path: Path, text_column: str | None, id_column: str | None) -> Iterator[tuple]:
+    try:
+        source = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as err:
+        raise PipelineError(f"{path}: cannot read Parquet: {err}") from None
+    names = source.schema_arrow.names
+    text_key = _text_column(path, names, text_column)
+    id_key = id_column or "id"
+    columns = [text_key] + ([id_key] if id_key in names else [])
+    for batch in source.iter_batches(batch_size=8192, columns=columns):
+        texts = batch.column(0).to_pylist()
+        ids = batch.column(1).to_pylist() if len(columns) > 1 else [None] * len(texts)
+        yield from zip(texts, ids, strict=True)
+
+
+def _text_column(path: Path, names: list[str], wanted: str | None) -> str:
+    candidates = (wanted,) if wanted else TEXT_COLUMNS
+    found = next((c for c in candidates if c in names), None)
+    if found is None:
+        raise PipelineError(
+            f"{path}: no {' or '.join(repr(c) for c in candidates)} column (has: "
+            f"{', '.join(map(str, names))}); name the text column with --text-column"
+        )
+    return found
+
+
+def _has_ids(path: Path, text_column: str | None, id_column: str | None) -> bool:
+    """Whether the output gets an ``id`` column: the input has one (JSON: in its first row)."""
+    if path.suffix == ".parquet":
+        return (id_column or "id") in pq.ParquetFile(path).schema_arrow.names
+    if path.suffix == ".jsonl":
+        first = next((line for line in _lines(path) if line.strip()), "{}")
+        return (id_column or "id") in json.loads(first)
+    return False
+
+
+def _finished(output: Path, manifest: dict) -> bool:
+    """True when `output` is complete and was made from this model and input."""
+    try:
+        meta = pq.read_schema(output).metadata or {}
+        made = json.loads(meta.get(META_KEY, b"{}"))
+    except (OSError, pa.ArrowException, ValueError):
+        return False
+    return {k: made.get(k) for k in manifest} == manifest
+
+
+def _prepare_parts(parts: Path, manifest: dict) -> set[int]:
+    """The indexes of finished parts; a parts folder from another model or input is cleared."""
+    try:
+        if (parts / "manifest.json").is_file() and read_json(parts / "manifest.json") == manifest:
+            return {int(p.stem.split("-")[1]) for p in parts.glob("part-*.parquet")}
+        shutil.rmtree(parts, ignore_errors=True)
+        parts.mkdir(parents=True)
+    except OSError as err:
+        raise PipelineError(f"cannot write {parts}: {err.strerror or err}") from None
+    write_json(parts / "manifest.json", manifest)
+    return set()
+
+
+def _concatenate(parts: Path, n_chunks: int, output: Path, manifest: dict) -> None:
+    """Stream the parts, in order, into `output` (atomically), then remove them."""
+    made = {**manifest, "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    with atomic_path(output) as tmp:
+        writer = None
+        for index in range(n_chunks):
+            table = pq.read_table(parts / f"part-{index:06d}.parquet")
+            if writer is None:
+                schema = table.schema.with_metadata({META_KEY: json.dumps(made).encode()})
+                writer = pq.ParquetWriter(tmp, schema)
+            writer.write_table(table.cast(schema))
+        if writer is not None:
+            writer.close()
+    shutil.rmtree(parts)
+
+
+def main() -> None:
+    """Command line: label a file with a trained classifier."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", type=Path, required=True, help="classifier folder models/<run>")
+    parser.add_argument("--input", type=Path, required=True, help="texts: .txt, .jsonl or .parquet")
+    parser.add_argument("--output", type=Path, required=True, help="predictions: a .parquet file")
+    parser.add_argument("--engine", choices=ENGINES, default="local", help="default: local")
+    parser.add_argument(
+        "--chunk-rows", type=int, default=CHUNK_ROWS, help=f"rows a part (default {CHUNK_ROWS})"
+    )
+    parser.add_argument("--text-column", help="the text field (default: text or sentence)")
+    parser.add_argument("--id-column", help="the id field (default: id, when present)")
+    args = parser.parse_args()
+    if args.chunk_rows < 1:
+        parser.error("--chunk-rows must be at least 1")
+    batch_predict(
+        args.model,
+        args.input,
+        args.output,
+        args.engine,
+        args.chunk_rows,
+        args.text_column,
+        args.id_column,
+    )
+
+
+if __name__ == "__main__":
+    cli.run(main)
