@@ -8,7 +8,7 @@ token budget (padding only to the longest sentence in each batch), run under
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,9 @@ from transformers.utils import logging as transformers_logging
 from pipeline import PipelineError
 from pipeline.config import EncoderConfig
 from pipeline.hub import encoder_dir
+
+WINDOW = 65_536  # sentences sorted and batched together by `embed`
+MAX_PADDING = 0.25  # at most this share of a batch's tokens may be padding
 
 
 @dataclass
@@ -98,33 +101,52 @@ def embed(
 ) -> tuple[np.ndarray, int]:
     """Vectors for `texts` in input order (into `out` if given) and the number truncated.
 
-    The batches are a fixed function of the texts, tokenizer and token budget, so a caller can
-    resume: `skip_batches` leaves the first batches (already in `out`) alone, and
-    `on_batch(done, total)` is called after each batch.
+    The texts are taken a window of WINDOW sentences at a time: tokenized, sorted by length and
+    cut into batches within the window, so memory does not grow with the number of texts. The
+    batches are a fixed function of the texts, tokenizer and token budget, so a caller can resume:
+    `skip_batches` leaves the first batches (already in `out`) alone, and `on_batch(done,
+    planned)` is called after each batch with the number of batches cut so far (done == planned
+    at the end of each window, and after the last batch).
     """
     config = encoder.config
     if out is None:
         out = np.empty((len(texts), encoder.dim), dtype=np.float32)
-    if not texts:
-        return out, 0
-    ids, truncated = tokenize(encoder, texts)
-    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-    order = np.argsort(-lengths, kind="stable")
+    truncated = planned = 0
     with (
         torch.inference_mode(),
         _autocast(config.precision, encoder.device),
         tqdm(total=len(texts), unit="sent", disable=not progress, desc="encoding") as bar,
     ):
-        batches = token_budget_batches(order, lengths, config.batch_tokens)
-        bar.update(sum(map(len, batches[:skip_batches])))
-        for done, batch in enumerate(batches[skip_batches:], start=skip_batches + 1):
-            input_ids, mask = pad([ids[i] for i in batch], encoder.tokenizer.pad_token_id)
-            vectors = _forward(encoder, input_ids.to(encoder.device), mask.to(encoder.device))
-            out[batch] = vectors.float().cpu().numpy()
-            bar.update(len(batch))
-            if on_batch:
-                on_batch(done, len(batches))
+        for start, ids, batches, cut in windows(encoder, texts):
+            truncated += cut
+            skip = min(len(batches), max(0, skip_batches - planned))
+            bar.update(sum(map(len, batches[:skip])))
+            for done, batch in enumerate(batches[skip:], start=planned + skip + 1):
+                input_ids, mask = pad([ids[i] for i in batch], encoder.tokenizer.pad_token_id)
+                vectors = _forward(encoder, input_ids.to(encoder.device), mask.to(encoder.device))
+                out[start + batch] = vectors.float().cpu().numpy()
+                bar.update(len(batch))
+                if on_batch:
+                    on_batch(done, planned + len(batches))
+            planned += len(batches)
     return out, truncated
+
+
+def windows(
+    encoder: Encoder, texts: list[str]
+) -> Iterator[tuple[int, list[np.ndarray], list[np.ndarray], int]]:
+    """`embed`'s plan, a window of WINDOW texts at a time: its first position, the token ids,
+    the batches (positions in the window, longest first) and how many texts were truncated."""
+    for start in range(0, len(texts), WINDOW):
+        ids, truncated = tokenize(encoder, texts[start : start + WINDOW])
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        order = np.argsort(-lengths, kind="stable")
+        yield (
+            start,
+            ids,
+            token_budget_batches(order, lengths, encoder.config.batch_tokens),
+            truncated,
+        )
 
 
 def tokenize(encoder: Encoder, texts: list[str], chunk: int = 8192) -> tuple[list[np.ndarray], int]:
@@ -142,18 +164,28 @@ def tokenize(encoder: Encoder, texts: list[str], chunk: int = 8192) -> tuple[lis
     return ids, truncated
 
 
-def token_budget_batches(order: np.ndarray, lengths: np.ndarray, budget: int) -> list[np.ndarray]:
-    """Cut `order` (longest first) into batches of equal-length sentences within `budget` tokens.
+def token_budget_batches(
+    order: np.ndarray, lengths: np.ndarray, budget: int, max_padding: float = MAX_PADDING
+) -> list[np.ndarray]:
+    """Cut `order` (longest first) into batches of at most `budget` padded tokens.
 
-    Equal lengths mean no padding at all; a batch only ends early where the length changes.
+    A batch takes sentences of its first length up to the budget: no padding, no attention mask.
+    Only when they are too few to fill it does it go on into shorter sentences, while padding
+    stays within `max_padding` of its tokens. So a large set runs almost all in full equal-length
+    batches, and a few sentences of many lengths (a served request) still run in few passes.
     """
     batches, start = [], 0
     while start < len(order):
-        length = int(lengths[order[start]])
-        end = min(start + max(1, budget // max(length, 1)), len(order))
-        end = start + int(np.searchsorted(-lengths[order[start:end]], -length, side="right"))
-        batches.append(order[start:end])
-        start = end
+        longest = int(lengths[order[start]])
+        end = min(start + max(1, budget // max(longest, 1)), len(order))
+        room = lengths[order[start:end]]  # the sentences that would fit at this length
+        size = int(np.searchsorted(-room, -longest, side="right"))  # those of this length
+        if size < len(room):  # too few to fill the batch: go on into shorter ones, bounded
+            padded = longest * np.arange(1, len(room) + 1)
+            within = padded - np.cumsum(room) <= max_padding * padded  # a prefix of True
+            size = len(room) if within.all() else int(np.argmin(within))
+        batches.append(order[start : start + size])
+        start += size
     return batches
 
 

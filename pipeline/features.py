@@ -100,14 +100,17 @@ def _extract(
     encoder: Encoder, splits: dict[str, Split], inputs: dict[str, Any], folder: Path, progress: bool
 ) -> None:
     """Encode every split into `<folder>.partial`, resuming from its progress.json, then rename."""
-    from pipeline.encoder import embed
+    from pipeline.encoder import MAX_PADDING, embed
+
+    if encoder.config.engine == "ray":  # the same batches, run by a Ray Data actor pool
+        from pipeline.ray_engine import embed
 
     config = encoder.config
     if folder.exists():
         log.warning("features: %s is incomplete or damaged; rebuilding it", folder)
         shutil.rmtree(folder)
     partial = folder.with_name(folder.name + ".partial")
-    state = {"inputs": inputs, "batch_tokens": config.batch_tokens, "done": {}}
+    state = {"inputs": inputs, "batches": [config.batch_tokens, MAX_PADDING], "done": {}}
     previous = _read_progress(partial)
     if previous and {**previous, "done": {}} == state:
         state = previous

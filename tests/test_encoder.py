@@ -48,7 +48,20 @@ def test_token_budget_batches_cover_everything_within_budget():
     assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
     for batch in batches:
         assert len(batch) == 1 or len(batch) * lengths[batch].max() <= 48
-        assert len(set(lengths[batch])) == 1  # equal lengths: no padding
+        padded = len(batch) * lengths[batch].max()
+        assert padded - lengths[batch].sum() <= 0.25 * padded
+
+
+def test_full_batches_have_one_length_and_small_sets_few_batches():
+    rng = np.random.default_rng(0)
+    many = rng.integers(5, 30, size=5000)  # a dataset: many sentences of every length
+    order = np.argsort(-many, kind="stable")
+    batches = token_budget_batches(order, many, budget=512)
+    mixed = [b for b in batches if len(set(many[b])) > 1]
+    assert len(mixed) <= len(set(many.tolist()))  # at most one mixed batch per length
+    few = np.repeat(np.arange(32, 10, -1), [11] + [1] * 21)  # a request: 32 sentences, 22 lengths
+    order = np.argsort(-few, kind="stable")
+    assert len(token_budget_batches(order, few, budget=4096)) <= 4
 
 
 def test_layers_and_poolings_differ(load):
