@@ -15,7 +15,7 @@ pooling, layer and max_length come from model.json, so texts are encoded as in t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,12 @@ class Classifier:
     def load(cls, model_dir: str | Path) -> Classifier:
         """The classifier in `model_dir` (models/<run>), after checking it and its encoder."""
         probe, meta = load_probe(Path(model_dir))
+        unknown = set(meta["encoder"]) - {f.name for f in fields(EncoderConfig)}
+        if unknown:
+            raise PipelineError(
+                f"{model_dir} was made by a newer sst2-probe (unknown encoder settings: "
+                f"{', '.join(sorted(unknown))}); update this checkout to use it"
+            )
         config = EncoderConfig(**meta["encoder"])
         folder = encoder_dir(config.name, config.revision)
         if weights_hash(folder) != meta["weights_sha256"]:

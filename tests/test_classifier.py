@@ -1,5 +1,8 @@
 """The Python API: `from pipeline import Classifier`, loaded once, texts in, labels out."""
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 from conftest import ROOT, run_cli
@@ -54,3 +57,13 @@ def test_import_pipeline_does_not_import_torch_until_asked(tmp_path):
     result = run_cli("-c", code, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert "has no attribute 'Nope'" in result.stdout
+
+
+def test_a_model_from_a_newer_version_is_a_clear_error(tiny_model, tmp_path):
+    newer = tmp_path / "newer"
+    shutil.copytree(tiny_model, newer)
+    meta = json.loads((newer / "model.json").read_text())
+    meta["encoder"]["speculation"] = "on"
+    (newer / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(PipelineError, match=r"newer sst2-probe.*speculation"):
+        Classifier.load(newer)
