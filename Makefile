@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 ARGS := --config $(CONFIG) $(if $(DATA),--data $(DATA)) $(if $(SET),--set $(SET))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup all features train evaluate predict serve test lint clean bench bench-quick report study suite encoders
+.PHONY: help setup all features train evaluate predict serve test lint clean bench bench-quick report study suite encoders corpus batch-predict
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -66,6 +66,17 @@ report: ## collect a run's metrics, figures and provenance into reports/<run>/in
 
 suite: ## SentEval's table for CONFIG's encoder on every task folder under DATA (reports/suite/)
 	$(PY) -m pipeline.suite $(ARGS)
+
+N ?= 1000000
+SEED ?= 0
+corpus: ## write N synthetic SST-2 sentences (seed SEED) to data/corpus/synthetic-N.tsv and .txt
+	$(PY) -m pipeline.corpus --n $(N) --seed $(SEED) --output data/corpus/synthetic-$(N).tsv
+	$(PY) -m pipeline.corpus --n $(N) --seed $(SEED) --output data/corpus/synthetic-$(N).txt
+
+INPUT ?=
+OUTPUT ?= predictions.parquet
+batch-predict: ## label INPUT=texts.{txt,jsonl,parquet} with MODEL (default: newest) into OUTPUT (Parquet)
+	$(PY) -m pipeline.batch_predict $(if $(MODEL),--model $(MODEL)) --input $(INPUT) --output $(OUTPUT)
 
 study: ## the pooling/layer study for CONFIG (reports/study/<run>.md)
 	$(PY) -m pipeline.study $(ARGS)

@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 
 from pipeline import PipelineError, cli
 from pipeline.io import atomic_path, read_json, sha256_file, write_json
+from pipeline.predict import latest_model
 from pipeline.tables import TEXT_COLUMNS
 
 if TYPE_CHECKING:
@@ -318,7 +319,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", type=Path, required=True, help="classifier folder models/<run>")
+    parser.add_argument(
+        "--model", type=Path, help="classifier folder models/<run> (default: newest in models/)"
+    )
     parser.add_argument("--input", type=Path, required=True, help="texts: .txt, .jsonl or .parquet")
     parser.add_argument("--output", type=Path, required=True, help="predictions: a .parquet file")
     parser.add_argument("--engine", choices=ENGINES, default="local", help="default: local")
@@ -331,7 +334,7 @@ def main() -> None:
     if args.chunk_rows < 1:
         parser.error("--chunk-rows must be at least 1")
     batch_predict(
-        args.model,
+        args.model or latest_model(),
         args.input,
         args.output,
         args.engine,

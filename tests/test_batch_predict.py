@@ -1,0 +1,174 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import NEGATIVE, POSITIVE, ROOT, run_cli
+
+import pipeline.batch_predict as bp
+from pipeline import PipelineError
+from pipeline.classifier import Classifier
+from pipeline.predict import read_texts
+
+
+def sentences(n: int) -> list[str]:
+    words = POSITIVE + NEGATIVE
+    return [f"{words[i % 20]} {words[(i * 7) % 20]} {i}" for i in range(n)]
+
+
+def test_jsonl_rows_in_order_with_ids_errors_and_the_classifier_labels(tiny_model, tmp_path):
+    texts = ["a good film", "", "   ", 42, None, "i hated it", "badly made", "fun", "x" * 5000]
+    path = tmp_path / "in.jsonl"
+    path.write_text(
+        "".join(json.dumps({"id": f"r{i}", "text": t}) + "\n" for i, t in enumerate(texts))
+    )
+    out = bp.batch_predict(tiny_model, path, tmp_path / "out.parquet", chunk_rows=4, progress=False)
+    frame = pd.read_parquet(out)
+    assert frame["row"].tolist() == list(range(len(texts)))
+    assert frame["id"].tolist() == [f"r{i}" for i in range(len(texts))]
+    errors = [
+        None,
+        "empty text",
+        "empty text",
+        "not a string",
+        "not a string",
+        None,
+        None,
+        None,
+        None,
+    ]
+    assert frame["error"].replace({np.nan: None}).tolist() == errors
+    classifier = Classifier.load(tiny_model)
+    valid = [t for t, e in zip(texts, errors, strict=True) if e is None]
+    labeled = frame[frame["error"].isna()]
+    assert labeled["label"].tolist() == classifier.predict(valid)
+    proba = classifier.predict_proba(valid)
+    np.testing.assert_allclose(labeled[["p_negative", "p_positive"]], proba, atol=1e-6)
+    np.testing.assert_allclose(labeled["probability"], proba.max(axis=1))
+    assert (
+        frame.loc[frame["error"].notna(), ["label", "probability", "p_positive"]].isna().all().all()
+    )
+    assert not (tmp_path / "out.parquet.parts").exists()
+
+
+def test_txt_rows_are_predict_file_lines(tiny_model, tmp_path):
+    path = tmp_path / "in.txt"
+    path.write_bytes("\ufeffa good film\r\n\nawful acting\rbadly made\n  \ni loved it".encode())
+    out = bp.batch_predict(tiny_model, path, tmp_path / "out.parquet", chunk_rows=2, progress=False)
+    frame = pd.read_parquet(out)
+    lines = read_texts(str(path))
+    assert len(frame) == len(lines) == 6
+    assert "id" not in frame.columns
+    results = Classifier.load(tiny_model).results(lines)
+    assert frame["label"].replace({np.nan: None}).tolist() == [r.get("label") for r in results]
+    assert frame["error"].replace({np.nan: None}).tolist() == [r.get("error") for r in results]
+
+
+def test_parquet_input_keeps_its_id_column(tiny_model, tmp_path):
+    path = tmp_path / "in.parquet"
+    pd.DataFrame({"id": np.arange(100, 107), "sentence": sentences(7)}).to_parquet(path)
+    frame = pd.read_parquet(
+        bp.batch_predict(tiny_model, path, tmp_path / "o.parquet", chunk_rows=3)
+    )
+    assert frame["id"].tolist() == list(range(100, 107))
+    assert frame["error"].isna().all()
+
+
+def test_a_finished_job_is_not_redone_and_a_changed_input_is(tiny_model, tmp_path, monkeypatch):
+    path = tmp_path / "in.txt"
+    path.write_text("\n".join(sentences(10)) + "\n")
+    output = tmp_path / "out.parquet"
+    labeled = []
+    write_part = bp.write_part
+
+    def record(parts, chunk, table):
+        labeled.append(chunk.index)
+        write_part(parts, chunk, table)
+
+    monkeypatch.setattr(bp, "write_part", record)
+    bp.batch_predict(tiny_model, path, output, chunk_rows=4, progress=False)
+    bp.batch_predict(tiny_model, path, output, chunk_rows=4, progress=False)
+    assert labeled == [0, 1, 2]
+    path.write_text("\n".join(sentences(5)) + "\n")
+    bp.batch_predict(tiny_model, path, output, chunk_rows=4, progress=False)
+    assert labeled == [0, 1, 2, 0, 1]
+    assert len(pd.read_parquet(output)) == 5
+
+
+def start(tiny_model, path, output, cwd) -> subprocess.Popen:
+    args = ["--model", str(tiny_model), "--input", str(path), "--output", str(output)]
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline.batch_predict", *args, "--chunk-rows", "100"],
+        cwd=cwd,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_sigkill_mid_run_then_rerun_redoes_no_finished_part(tiny_model, tmp_path, monkeypatch):
+    path = tmp_path / "in.txt"
+    path.write_text("\n".join(sentences(2000)) + "\n")
+    parts = tmp_path / "out.parquet.parts"
+    process = start(tiny_model, path, tmp_path / "out.parquet", tmp_path)
+    deadline = time.monotonic() + 120
+    while not list(parts.glob("part-*.parquet")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    finished = {p.name for p in parts.glob("part-*.parquet")}
+    assert finished, "the run wrote no part before the deadline"
+    assert len(finished) < 20, "the run finished before it could be killed"
+    assert not (tmp_path / "out.parquet").exists()
+
+    written = []
+    write_part = bp.write_part
+
+    def record(parts_dir, chunk, table):
+        written.append(f"part-{chunk.index:06d}.parquet")
+        write_part(parts_dir, chunk, table)
+
+    monkeypatch.setattr(bp, "write_part", record)
+    resumed = bp.batch_predict(tiny_model, path, tmp_path / "out.parquet", chunk_rows=100)
+    assert sorted(set(written) | finished) == [f"part-{i:06d}.parquet" for i in range(20)]
+    assert not set(written) & finished
+    monkeypatch.setattr(bp, "write_part", write_part)
+    whole = bp.batch_predict(tiny_model, path, tmp_path / "whole.parquet", chunk_rows=100)
+    pd.testing.assert_frame_equal(pd.read_parquet(resumed), pd.read_parquet(whole))
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("in.csv", b"text\nfine\n", "unknown input format '.csv'"),
+        ("in.txt", b"fine\nok\nbad \xff\n", "in.txt, line 3: not UTF-8"),
+        ("in.jsonl", b'{"text": "fine"}\n{"text": \n', "in.jsonl, line 2: not JSON"),
+        ("in.jsonl", b'{"body": "fine"}\n', "no 'text' or 'sentence' column"),
+        ("in.parquet", b"not parquet", "cannot read Parquet"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tiny_model, tmp_path, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    args = ["--model", str(tiny_model), "--input", name, "--output", "out.parquet"]
+    result = run_cli("-m", "pipeline.batch_predict", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: ")
+    assert message in line
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_missing_model_input_and_bad_output_are_clear(tiny_model, tmp_path):
+    path = tmp_path / "in.txt"
+    path.write_text("fine\n")
+    with pytest.raises(PipelineError, match="no trained classifier"):
+        bp.batch_predict(tmp_path / "nope", path, tmp_path / "o.parquet")
+    with pytest.raises(PipelineError, match="input file not found"):
+        bp.batch_predict(tiny_model, tmp_path / "gone.txt", tmp_path / "o.parquet")
+    with pytest.raises(PipelineError, match=r"must be a \.parquet"):
+        bp.batch_predict(tiny_model, path, tmp_path / "o.csv")
