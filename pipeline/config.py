@@ -21,6 +21,7 @@ EMPTY_SENTENCES = ("error", "drop")
 PROTOCOLS = ("split", "holdout", "kfold")
 PRECISIONS = ("fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
+ENGINES = ("local", "ray")
 
 
 @dataclass
@@ -56,6 +57,7 @@ class EncoderConfig:
     precision: str = "fp32"  # fp32 | bf16 | fp16 (fp16 on CUDA only)
     batch_tokens: int = 4096  # tokens per batch (flat from 4k up on CPU; raise on a GPU)
     device: str = "auto"  # auto | cpu | cuda
+    engine: str = "local"  # local | ray (a Ray Data actor pool: pip install -e '.[scale]')
 
 
 @dataclass
@@ -142,6 +144,7 @@ def _validate(config: Config) -> None:
     _choice("encoder.pooling", enc.pooling, POOLINGS)
     _choice("encoder.precision", enc.precision, PRECISIONS)
     _choice("encoder.device", enc.device, DEVICES)
+    _choice("encoder.engine", enc.engine, ENGINES)
     _choice("data.empty", data.empty, EMPTY_SENTENCES)
     _choice("data.protocol", data.protocol, PROTOCOLS)
     layers = enc.layer if isinstance(enc.layer, list) and enc.layer else [enc.layer]

@@ -1,0 +1,167 @@
+"""The Ray engine (`encoder.engine=ray`): the features stage on a Ray Data actor pool.
+
+The driver tokenizes and cuts the batches exactly as the local path does (`pipeline.encoder`),
+puts the token ids and the batches into Ray's object store once, and sends only batch numbers
+through `map_batches`. Each actor loads the encoder once and runs `pad` and `_forward` on its
+batches; the driver writes the vectors back at their input positions, in batch order, so the
+output and its resume points are those of `pipeline.encoder.embed`.
+
+Ray comes from the optional extra: `pip install -e '.[scale]'`. With RAY_ADDRESS set the engine
+joins that cluster, else it starts a quiet local one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from pipeline import PipelineError
+from pipeline.config import EncoderConfig
+from pipeline.encoder import (
+    Encoder,
+    _autocast,
+    _forward,
+    load_encoder,
+    pad,
+    token_budget_batches,
+    tokenize,
+)
+
+log = logging.getLogger(__name__)
+
+
+def connect() -> None:
+    """Join the cluster at RAY_ADDRESS, or start a local Ray: no dashboard, worker logs kept."""
+    ray = _ray()
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True  # vectors come back in batch order
+    context.enable_progress_bars = False  # the driver shows one bar in sentences
+    context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "bars are off"
+
+
+def embed(
+    encoder: Encoder,
+    texts: list[str],
+    out: np.ndarray | None = None,
+    progress: bool = True,
+    skip_batches: int = 0,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, int]:
+    """`pipeline.encoder.embed` run by a Ray Data actor pool: the same batches, the same output.
+
+    Batches before `skip_batches` are left alone (already in `out`), and `on_batch(done, total)`
+    is called as batches finish, in order, so a caller can resume as with the local path.
+    """
+    if out is None:
+        out = np.empty((len(texts), encoder.dim), dtype=np.float32)
+    if not texts:
+        return out, 0
+    ids, truncated = tokenize(encoder, texts)
+    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+    order = np.argsort(-lengths, kind="stable")
+    batches = token_budget_batches(order, lengths, encoder.config.batch_tokens)
+    bounds = np.cumsum([0, *map(len, batches)])
+    if skip_batches >= len(batches):
+        return out, truncated
+    connect()
+    ray = _ray()
+    plan = ray.put(
+        {
+            "ids": np.concatenate(ids),
+            "offsets": np.cumsum([0, *lengths]),
+            "positions": np.concatenate(batches),
+            "bounds": bounds,
+        }
+    )
+    del ids
+    options, threads = _pool(encoder.config)
+    vectors = ray.data.from_items(
+        [{"batch": b} for b in range(skip_batches, len(batches))]
+    ).map_batches(
+        _Embedder,
+        fn_constructor_kwargs={
+            "config": encoder.config,
+            "folder": encoder.folder,
+            "plan": [plan],  # in a list, so the actor gets the reference and reads it zero-copy
+            "threads": threads,
+        },
+        batch_size=1,
+        batch_format="numpy",
+        **options,
+    )
+    rows = int(bounds[skip_batches])
+    with tqdm(total=len(texts), initial=rows, unit="sent", disable=not progress) as bar:
+        for block in vectors.iter_batches(batch_size=None, batch_format="numpy"):
+            out[block["position"]] = block["vector"]
+            rows += len(block["position"])
+            bar.update(len(block["position"]))
+            if on_batch:
+                on_batch(int(np.searchsorted(bounds, rows, side="right")) - 1, len(batches))
+    return out, truncated
+
+
+class _Embedder:
+    """A Ray Data actor: loads the encoder once, then turns batch numbers into vectors."""
+
+    def __init__(
+        self, config: EncoderConfig, folder: Path, plan: list[Any], threads: int | None
+    ) -> None:
+        if threads:
+            torch.set_num_threads(threads)
+        self.encoder = load_encoder(config, folder)
+        self.plan = _ray().get(plan[0])
+
+    def __call__(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Vectors and input positions of the batches named in `rows["batch"]`."""
+        encoder, plan = self.encoder, self.plan
+        ids, offsets, bounds = plan["ids"], plan["offsets"], plan["bounds"]
+        positions, vectors = [], []
+        with torch.inference_mode(), _autocast(encoder.config.precision, encoder.device):
+            for b in rows["batch"]:
+                batch = plan["positions"][bounds[b] : bounds[b + 1]]
+                input_ids, mask = pad(
+                    [ids[offsets[i] : offsets[i + 1]] for i in batch],
+                    encoder.tokenizer.pad_token_id,
+                )
+                found = _forward(encoder, input_ids.to(encoder.device), mask.to(encoder.device))
+                vectors.append(found.float().cpu().numpy())
+                positions.append(batch)
+        return {"position": np.concatenate(positions), "vector": np.concatenate(vectors)}
+
+
+def _pool(config: EncoderConfig) -> tuple[dict[str, Any], int | None]:
+    """Actor pool options and torch threads per actor for the cluster Ray is connected to.
+
+    One actor per GPU when the cluster has GPUs (and encoder.device is not cpu); else CPU actors
+    that each take the CPUs of the smallest node, with that many torch threads.
+    """
+    ray = _ray()
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    if gpus and config.device != "cpu":
+        return {"compute": ray.data.ActorPoolStrategy(size=gpus), "num_gpus": 1}, None
+    cpus = [node["Resources"].get("CPU", 0) for node in ray.nodes() if node["Alive"]]
+    share = max(1, int(min(cpus, default=1)))
+    size = max(1, int(sum(cpus)) // share)
+    return {"compute": ray.data.ActorPoolStrategy(size=size), "num_cpus": share}, share
+
+
+def _ray() -> Any:
+    """The `ray` module, or a clear error naming the extra that installs it."""
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise PipelineError(
+            "encoder.engine=ray needs Ray: pip install -e '.[scale]' (make setup installs it)"
+        ) from None
+    return ray

@@ -1,0 +1,156 @@
+"""The Ray engine: the same feature folder as the local path, through killed workers and drivers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from pipeline import PipelineError
+from pipeline.config import load_config
+from pipeline.features import build_features
+
+WORKER_TITLE = b"ray::MapWorker(MapBatches(_Embedder))"
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One quiet local Ray for this module's tests (skips when Ray is not installed)."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[scale]'")
+    from pipeline import ray_engine
+
+    ray_engine.connect()
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+def arrays(folder: Path) -> dict[str, np.ndarray]:
+    return {p.name: np.load(p) for p in sorted(folder.glob("*.npy"))}
+
+
+def workers() -> list[int]:
+    """Process ids of the Ray Data actors that run the encoder."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "cmdline").read_bytes().startswith(WORKER_TITLE):
+                found.append(int(proc.name))
+        except OSError:
+            continue  # gone meanwhile
+    return found
+
+
+def test_unknown_engine_is_a_clear_error(tiny_config):
+    with pytest.raises(PipelineError, match=r"encoder.engine: unknown value 'spark'.*local, ray"):
+        load_config(tiny_config, ["encoder.engine=spark"])
+
+
+def test_without_ray_the_error_names_the_extra(monkeypatch):
+    from pipeline import ray_engine
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(PipelineError, match=r"pip install -e '\.\[scale\]'"):
+        ray_engine.connect()
+
+
+def test_ray_writes_the_folder_the_local_engine_writes(tiny_config, workdir, local_ray):
+    small = "encoder.batch_tokens=32"  # many batches
+    local = build_features(
+        load_config(tiny_config, [small]), root=workdir / "local", progress=False
+    )
+    config = load_config(tiny_config, [small, "encoder.engine=ray"])
+    ray = build_features(config, root=workdir / "ray", progress=False)
+    assert ray.name == local.name  # the engine is not part of the fingerprint
+    expected, got = arrays(local), arrays(ray)
+    names = {"train.npy", "train_labels.npy", "eval.npy", "eval_labels.npy"}
+    assert expected.keys() == got.keys() == names
+    for name in expected:
+        assert np.array_equal(expected[name], got[name]), name
+    meta = json.loads((ray / "meta.json").read_text())
+    assert meta["encoder"]["engine"] == "ray"
+
+
+def test_a_killed_worker_changes_nothing(tiny_encoder, local_ray):
+    """SIGKILL the encoder actor while it holds unfinished batches: Ray starts it again and
+    runs them again, and the vectors equal those of an uninterrupted local run."""
+    from pipeline import ray_engine
+    from pipeline.config import EncoderConfig
+    from pipeline.encoder import embed, load_encoder
+
+    encoder = load_encoder(
+        EncoderConfig(name=str(tiny_encoder), pooling="mean", max_length=32, batch_tokens=32)
+    )
+    texts = [f"{'a rather good film ' * (i % 5)}number {i}" for i in range(1000)]
+    expected, _ = embed(encoder, texts, progress=False)
+    killed: list[int] = []
+
+    def kill_once(done: int, total: int) -> None:
+        if not killed:
+            assert done < total, "the run finished before the worker could be killed"
+            for pid in workers():
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+    got, _ = ray_engine.embed(encoder, texts, progress=False, on_batch=kill_once)
+    assert killed
+    assert np.array_equal(expected, got)
+
+
+def test_a_killed_driver_resumes_from_its_finished_batches(slow_config, tmp_path, local_ray):
+    limit = "data.limit=3000"  # ~900 batches of 32 tokens: a run of seconds
+    reference = build_features(
+        load_config(slow_config, [limit]), root=tmp_path / "reference", progress=False
+    )
+    run = tmp_path / "run"
+    run.mkdir()
+    command = [
+        sys.executable,
+        "-m",
+        "pipeline.features",
+        "--config",
+        str(slow_config),
+        "--set",
+        limit,
+        "encoder.engine=ray",
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "RAY_ADDRESS": local_ray}
+    driver = subprocess.Popen(command, cwd=run, env=env, stderr=subprocess.DEVNULL)
+    wait_for_progress(run)
+    driver.send_signal(signal.SIGSTOP)  # frozen, it is provably mid-run when killed
+    [partial] = run.glob("data/features/*.partial")
+    progress = json.loads((partial / "progress.json").read_text())
+    assert not (partial / "eval.npy").exists(), "the driver got past train before the kill"
+    driver.kill()
+    driver.wait()
+    result = subprocess.run(command, cwd=run, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert f"train: resuming after batch {progress['done']['train']}" in result.stderr
+    [resumed] = [p for p in (run / "data/features").iterdir() if p.is_dir()]
+    assert resumed.name == reference.name
+    expected, got = arrays(reference), arrays(resumed)
+    assert expected.keys() == got.keys()
+    for name in expected:
+        assert np.array_equal(expected[name], got[name]), name
+
+
+def wait_for_progress(cwd: Path, timeout: float = 120) -> dict:
+    """Block until a run in `cwd` has recorded finished train batches; return its progress."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in cwd.glob("data/features/*.partial/progress.json"):
+            try:
+                progress = json.loads(path.read_text())
+            except ValueError:
+                continue  # caught mid-write
+            if progress["done"].get("train", 0) > 0:
+                return progress
+        time.sleep(0.05)
+    raise AssertionError("the run recorded no progress")
