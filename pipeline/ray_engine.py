@@ -1,10 +1,11 @@
-"""The Ray engine (`encoder.engine=ray`): the features stage on a Ray Data actor pool.
+"""The Ray engine: features (`encoder.engine=ray`) and `batch_predict --engine ray` on Ray.
 
 The driver tokenizes and cuts the batches exactly as the local path does (`pipeline.encoder`),
 puts the token ids and the batches into Ray's object store once, and sends only batch numbers
 through `map_batches`. Each actor loads the encoder once and runs `pad` and `_forward` on its
 batches; the driver writes the vectors back at their input positions, in batch order, so the
-output and its resume points are those of `pipeline.encoder.embed`.
+output and its resume points are those of `pipeline.encoder.embed`. Batch prediction streams
+its chunks to Ray actors that each hold one Classifier (see `predict_parts`).
 
 Ray comes from the optional extra: `pip install -e '.[scale]'`. With RAY_ADDRESS set the engine
 joins that cluster, else it starts a quiet local one.
@@ -13,15 +14,19 @@ joins that cluster, else it starts a quiet local one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import torch
 from tqdm.auto import tqdm
 
 from pipeline import PipelineError
+from pipeline.batch_predict import Chunk, label_chunk
 from pipeline.config import EncoderConfig
 from pipeline.encoder import (
     Encoder,
@@ -84,7 +89,7 @@ def embed(
         }
     )
     del ids
-    options, threads = _pool(encoder.config)
+    pool = _pool(encoder.config.device)
     vectors = ray.data.from_items(
         [{"batch": b} for b in range(skip_batches, len(batches))]
     ).map_batches(
@@ -93,11 +98,13 @@ def embed(
             "config": encoder.config,
             "folder": encoder.folder,
             "plan": [plan],  # in a list, so the actor gets the reference and reads it zero-copy
-            "threads": threads,
+            "threads": pool.threads,
         },
         batch_size=1,
         batch_format="numpy",
-        **options,
+        compute=ray.data.ActorPoolStrategy(size=pool.size),
+        num_cpus=pool.num_cpus,
+        num_gpus=pool.num_gpus,
     )
     rows = int(bounds[skip_batches])
     with tqdm(total=len(texts), initial=rows, unit="sent", disable=not progress) as bar:
@@ -108,6 +115,49 @@ def embed(
             if on_batch:
                 on_batch(int(np.searchsorted(bounds, rows, side="right")) - 1, len(batches))
     return out, truncated
+
+
+def predict_parts(
+    model_dir: Path, chunks: Iterable[Chunk], write: Callable[[Chunk, pa.Table], None]
+) -> None:
+    """`batch_predict --engine ray`: Ray actors, each holding one Classifier, label the chunks.
+
+    Chunks stream from the driver, at most two per actor in flight, so memory stays flat;
+    `write(chunk, table)` gets them back in input order. A killed actor is started again and
+    labels its chunks again. The model folder (and its encoder) must be at the same path on
+    every node of a cluster. Plain Ray actors, not Ray Data: the chunks come one by one from
+    batch_predict's streaming reader, where a Ray Data dataset wants its inputs listed up front.
+    """
+    connect()
+    ray = _ray()
+    pool = _pool("auto")
+    labeler = ray.remote(
+        num_cpus=pool.num_cpus, num_gpus=pool.num_gpus, max_restarts=-1, max_task_retries=-1
+    )(_Labeler)
+    actors = [labeler.remote(model_dir.resolve(), pool.threads) for _ in range(pool.size)]
+    in_flight: deque[tuple[Chunk, Any]] = deque()
+    for n, chunk in enumerate(chunks):
+        in_flight.append((chunk, actors[n % len(actors)].label.remote(chunk.texts)))
+        if len(in_flight) >= 2 * len(actors):
+            done, table = in_flight.popleft()
+            write(done, ray.get(table))
+    for done, table in in_flight:
+        write(done, ray.get(table))
+
+
+class _Labeler:
+    """A Ray actor that loads one Classifier and labels chunks of texts with it."""
+
+    def __init__(self, model_dir: Path, threads: int | None) -> None:
+        from pipeline.classifier import Classifier
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.classifier = Classifier.load(model_dir)
+
+    def label(self, texts: list[Any]) -> pa.Table:
+        """`batch_predict.label_chunk` for these texts."""
+        return label_chunk(self.classifier, texts)
 
 
 class _Embedder:
@@ -139,20 +189,29 @@ class _Embedder:
         return {"position": np.concatenate(positions), "vector": np.concatenate(vectors)}
 
 
-def _pool(config: EncoderConfig) -> tuple[dict[str, Any], int | None]:
-    """Actor pool options and torch threads per actor for the cluster Ray is connected to.
+@dataclass
+class _Pool:
+    """How many actors, and what each one takes: CPUs (and torch threads) or one GPU."""
 
-    One actor per GPU when the cluster has GPUs (and encoder.device is not cpu); else CPU actors
-    that each take the CPUs of the smallest node, with that many torch threads.
+    size: int
+    num_cpus: int
+    num_gpus: int
+    threads: int | None
+
+
+def _pool(device: str) -> _Pool:
+    """The actor pool for the cluster Ray is connected to.
+
+    One actor per GPU when the cluster has GPUs (and `device` is not cpu); else CPU actors that
+    each take the CPUs of the smallest node, with that many torch threads.
     """
     ray = _ray()
     gpus = int(ray.cluster_resources().get("GPU", 0))
-    if gpus and config.device != "cpu":
-        return {"compute": ray.data.ActorPoolStrategy(size=gpus), "num_gpus": 1}, None
+    if gpus and device != "cpu":
+        return _Pool(size=gpus, num_cpus=1, num_gpus=1, threads=None)
     cpus = [node["Resources"].get("CPU", 0) for node in ray.nodes() if node["Alive"]]
     share = max(1, int(min(cpus, default=1)))
-    size = max(1, int(sum(cpus)) // share)
-    return {"compute": ray.data.ActorPoolStrategy(size=size), "num_cpus": share}, share
+    return _Pool(size=max(1, int(sum(cpus)) // share), num_cpus=share, num_gpus=0, threads=share)
 
 
 def _ray() -> Any:

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT
 
@@ -19,6 +21,7 @@ from pipeline.config import load_config
 from pipeline.features import build_features
 
 WORKER_TITLE = b"ray::MapWorker(MapBatches(_Embedder))"
+LABELER_TITLE = b"ray::_Labeler"
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +39,12 @@ def arrays(folder: Path) -> dict[str, np.ndarray]:
     return {p.name: np.load(p) for p in sorted(folder.glob("*.npy"))}
 
 
-def workers() -> list[int]:
-    """Process ids of the Ray Data actors that run the encoder."""
+def workers(title: bytes = WORKER_TITLE) -> list[int]:
+    """Process ids of the Ray actors whose process title starts with `title`."""
     found = []
     for proc in Path("/proc").iterdir():
         try:
-            if proc.name.isdigit() and (proc / "cmdline").read_bytes().startswith(WORKER_TITLE):
+            if proc.name.isdigit() and (proc / "cmdline").read_bytes().startswith(title):
                 found.append(int(proc.name))
         except OSError:
             continue  # gone meanwhile
@@ -139,6 +142,40 @@ def test_a_killed_driver_resumes_from_its_finished_batches(slow_config, tmp_path
     assert expected.keys() == got.keys()
     for name in expected:
         assert np.array_equal(expected[name], got[name]), name
+
+
+def test_batch_predict_on_ray_labels_as_the_local_engine(tiny_model, workdir, local_ray):
+    from pipeline.batch_predict import batch_predict
+
+    texts = workdir / "texts.txt"
+    texts.write_text("\n".join(["a good film", "", "dull and tedious", "i loved it"] * 5) + "\n")
+    local = batch_predict(tiny_model, texts, workdir / "local.parquet", chunk_rows=3)
+    ray = batch_predict(tiny_model, texts, workdir / "ray.parquet", "ray", chunk_rows=3)
+    assert pq.read_table(ray).equals(pq.read_table(local))
+
+
+def test_a_killed_labeler_changes_no_label(tiny_model, workdir, local_ray):
+    """SIGKILL the Classifier actor with chunks in flight: the same tables, in input order."""
+    from pipeline import ray_engine
+    from pipeline.batch_predict import Chunk, predict_parts_local
+
+    chunks = [
+        Chunk(i, 4 * i, [f"a good film {i}", "", "i hated it", "fun"], None) for i in range(8)
+    ]
+    expected, got, killed = [], [], []
+    predict_parts_local(tiny_model, chunks, lambda chunk, table: expected.append(table))
+
+    def write(chunk: Chunk, table: pa.Table) -> None:
+        if not killed:
+            killed.extend(workers(LABELER_TITLE))
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+        got.append((chunk.index, table))
+
+    ray_engine.predict_parts(tiny_model, chunks, write)
+    assert killed
+    assert [index for index, _ in got] == list(range(8))
+    assert all(table.equals(want) for (_, table), want in zip(got, expected, strict=True))
 
 
 def wait_for_progress(cwd: Path, timeout: float = 120) -> dict:
