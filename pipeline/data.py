@@ -10,7 +10,9 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +31,7 @@ from pipeline.tables import (
 log = logging.getLogger(__name__)
 
 CLASS_ID = re.compile(r"0|[1-9][0-9]*")
+HASH_CHUNK = 8192
 
 
 def load_splits(cfg: DataConfig) -> dict[str, Split]:
@@ -81,13 +84,33 @@ def class_names(
 
 
 def content_hash(splits: dict[str, Split]) -> str:
-    """SHA-256 over every split's texts, labels and class names, in order."""
+    """SHA-256 over every split's texts, labels and class names, in order.
+
+    It hashes the bytes of ``json.dumps([role, texts, labels, names])`` per split, produced a
+    chunk of texts at a time so that no copy of all the texts is made.
+    """
     digest = hashlib.sha256()
     for role in sorted(splits):
         split = splits[role]
-        labels = None if split.labels is None else split.labels.tolist()
-        digest.update(json.dumps([role, split.texts, labels, split.names]).encode())
+        digest.update(f"[{json.dumps(role)}, ".encode())
+        _hash_list(digest, split.texts)
+        digest.update(b", ")
+        if split.labels is None:
+            digest.update(b"null")
+        else:
+            _hash_list(digest, split.labels)
+        digest.update(f", {json.dumps(split.names)}]".encode())
     return digest.hexdigest()
+
+
+def _hash_list(digest: Any, values: Sequence[str] | np.ndarray) -> None:
+    """Feed `digest` the bytes of ``json.dumps(list(values))``, a chunk at a time."""
+    digest.update(b"[")
+    for start in range(0, len(values), HASH_CHUNK):
+        chunk = values[start : start + HASH_CHUNK]
+        chunk = chunk.tolist() if isinstance(chunk, np.ndarray) else chunk
+        digest.update(f"{', ' if start else ''}{json.dumps(chunk)[1:-1]}".encode())
+    digest.update(b"]")
 
 
 def _local(cfg: DataConfig, wanted: dict[str, str]) -> dict[str, Table]:

@@ -97,3 +97,52 @@ def test_very_long_sentences_are_truncated_and_counted(tiny_config, tiny_data, w
     assert meta["splits"]["train"]["truncated"] == 1
     assert meta["splits"]["train"]["n"] == 41
     assert np.isfinite(load_arrays(folder, "train")[0]).all()
+
+
+def test_a_large_file_on_disk_in_windows_gives_the_same_arrays(tiny_config, workdir, monkeypatch):
+    from pipeline import data, tables
+
+    config = load_config(tiny_config)
+    whole = build_features(config, progress=False)
+    monkeypatch.setattr(tables, "CHUNK_ROWS", 8)  # the train file is "large": texts on disk
+    monkeypatch.setattr(encoder, "WINDOW", 16)  # and is encoded in three windows
+    assert type(data.load_splits(config.data)["train"].texts).__name__ == "SpooledTexts"
+    windowed = build_features(config, root=workdir / "windowed", progress=False)
+    assert windowed.name == whole.name  # the same data fingerprint
+    for role in ("train", "eval"):
+        np.testing.assert_allclose(
+            load_arrays(windowed, role)[0], load_arrays(whole, role)[0], atol=1e-6
+        )
+
+
+def test_resume_in_a_later_window_gives_the_same_vectors(tiny_encoder, monkeypatch):
+    from conftest import NEGATIVE, POSITIVE
+
+    from pipeline.config import EncoderConfig
+
+    monkeypatch.setattr(encoder, "WINDOW", 16)
+    loaded = encoder.load_encoder(EncoderConfig(name=str(tiny_encoder), batch_tokens=24))
+    texts = [" ".join((POSITIVE + NEGATIVE)[i % 20 : i % 20 + 1 + i % 4]) for i in range(40)]
+    calls = []
+    full, _ = encoder.embed(loaded, texts, progress=False, on_batch=lambda *c: calls.append(c))
+    [first_window_end] = [d for d, planned in calls if d == planned][:1]
+    assert [d for d, _ in calls] == list(range(1, len(calls) + 1))
+    assert calls[-1][0] == calls[-1][1]
+
+    class Killed(Exception):
+        pass
+
+    def kill_after(done, _planned):
+        if done == first_window_end + 2:
+            raise Killed
+
+    out = np.zeros_like(full)
+    with pytest.raises(Killed):
+        encoder.embed(loaded, texts, out=out, progress=False, on_batch=kill_after)
+    resumed = []
+    encoder.embed(
+        loaded, texts, out=out, progress=False, skip_batches=first_window_end + 2,
+        on_batch=lambda *c: resumed.append(c),
+    )  # fmt: skip
+    np.testing.assert_array_equal(out, full)
+    assert resumed == calls[first_window_end + 2 :]
