@@ -1,37 +1,46 @@
 """Benchmark feature extraction: ours vs sentence-transformers vs the blog's way vs the machine.
 
-In one run, on the same texts (the first N phrases of GLUE SST-2 train) and the same encoder:
-1. ours: `pipeline.encoder.embed` (token-length sort, token-budget batches), fp32 and bf16;
+In one run, per encoder (MiniLM, then the BERT-base-sized MPNet if `make encoders` installed it),
+on the same texts (the first N phrases of GLUE SST-2 train; MPNet on a quarter of them):
+1. ours: `pipeline.encoder.embed` (token-length sort, token-budget batches) in fp32, bf16 and int8
+   (torchao dynamic int8, compiled: its first run, the compile, is reported apart);
 2. sentence-transformers `encode()` on the same model folder, batch size tuned over a small grid;
-3. the blog's way: pad every sentence to the longest of the whole set, run fixed chunks of 2,000;
-4. the machine: torch's matmul rate on the encoder's own linear shapes, fp32 and bf16.
-Each way is warmed up, then timed `--repeats` times (median and spread). FLOPs per real token are
-2 x the encoder's linear weights plus attention over each sentence's own length; the effective
-rate on real tokens divided by the matmul rate says how close to the hardware a way runs.
-The full mode also measures peak RSS of the features stage at 10k and 67k sentences, and the
-wall time of `predict.py` for one sentence and for a 1,000-line file.
+3. the blog's way (first encoder only): pad every sentence to the longest, fixed chunks of 2,000;
+4. the machine: matmul rate on the encoder's own linear shapes, fp32, bf16 and int8
+   (pipeline/bench_rates.py).
+Each way is warmed up, then timed `--repeats` times (median and spread). The full mode also
+measures peak RSS of the features stage at 10k and 67k sentences and the wall time of
+`predict.py`; `--glue-features` adds the wall time of a cold features stage on all of GLUE SST-2
+train + dev per encoder and precision (long: MPNet fp32 alone is ~15 min on 2 cores).
 
-    python -m pipeline.bench [--quick] [--data ../shared/data/sst2-glue]
+    python -m pipeline.bench [--quick] [--glue-features] [--data ../shared/data/sst2-glue]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from pipeline import cli
+from pipeline import PipelineError, cli
+from pipeline.bench_rates import (
+    RATE_PRECISIONS,
+    flops_per_sentence,
+    linear_shapes,
+    machine,
+    matmul_rate,
+    padding_ratio,
+    timed,
+)
+from pipeline.bench_report import markdown
 from pipeline.config import EncoderConfig
 from pipeline.data import read_split
 from pipeline.encoder import Encoder, embed, load_encoder, pad, token_budget_batches, tokenize
@@ -40,18 +49,6 @@ from pipeline.tables import find_split_file
 
 BLOG_CHUNK = 2000
 ST_BATCH_SIZES = (32, 64, 128, 256)
-
-
-def timed(run: Callable[[], Any], repeats: int, warm_up: bool = True) -> dict[str, float]:
-    """Warm up once (unless told not to), then time `run` `repeats` times: median, min, max s."""
-    if warm_up:
-        run()
-    seconds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        seconds.append(time.perf_counter() - started)
-    return {"median_s": statistics.median(seconds), "min_s": min(seconds), "max_s": max(seconds)}
 
 
 def blog_way(encoder: Encoder, texts: list[str]) -> np.ndarray:
@@ -65,42 +62,6 @@ def blog_way(encoder: Encoder, texts: list[str]) -> np.ndarray:
             hidden = encoder.model(input_ids=padded[chunk], attention_mask=mask[chunk])
             out.append(hidden.last_hidden_state[:, 0].numpy())
     return np.concatenate(out)
-
-
-def encoder_linears(encoder: Encoder) -> list[torch.nn.Linear]:
-    """The linear layers a forward pass runs on every token (the pooler left out)."""
-    return [
-        m
-        for name, m in encoder.model.named_modules()
-        if isinstance(m, torch.nn.Linear) and "pooler" not in name
-    ]
-
-
-def matmul_rate(encoder: Encoder, dtype: torch.dtype, rows: int) -> float:
-    """GFLOP/s of torch matmuls with the encoder's linear shapes, `rows` tokens at a time."""
-    weights = [torch.randn(m.weight.shape, dtype=dtype) for m in encoder_linears(encoder)]
-    inputs = {w.shape[1]: torch.randn(rows, w.shape[1], dtype=dtype) for w in weights}
-    flops = sum(2 * rows * w.numel() for w in weights)
-
-    def run() -> None:
-        for _ in range(5):
-            for w in weights:
-                torch.nn.functional.linear(inputs[w.shape[1]], w)
-
-    return 5 * flops / timed(run, repeats=5)["median_s"] / 1e9
-
-
-def flops_per_sentence(encoder: Encoder, lengths: np.ndarray) -> np.ndarray:
-    """2 x linear weights per token (pooler excluded) plus attention (QK^T and AV) per layer."""
-    linear = sum(m.weight.numel() for m in encoder_linears(encoder))
-    config = encoder.model.config
-    attention = 4 * config.num_hidden_layers * config.hidden_size * lengths.astype(np.float64) ** 2
-    return 2 * linear * lengths + attention
-
-
-def padding_ratio(lengths: np.ndarray, batches: list[np.ndarray]) -> float:
-    """Padded tokens / real tokens for a batching of sentences with these token lengths."""
-    return sum(len(b) * lengths[b].max() for b in batches) / lengths.sum()
 
 
 def sentence_transformers_way(
@@ -130,22 +91,26 @@ def sentence_transformers_way(
     }
 
 
-def peak_rss_mb(data: Path, encoder: str, limit: int | None) -> float:
-    """Peak resident memory of a cold `pipeline.features` run on the first `limit` sentences."""
+def features_run(
+    data: Path, encoder: str, precision: str = "fp32", limit: int | None = None
+) -> dict[str, float]:
+    """Wall time and peak resident memory of a cold `pipeline.features` run (a fresh cache)."""
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp, "bench.yaml")
         config.write_text(
             f"data: {{dir: {data.resolve()}, limit: {limit or 'null'}}}\n"
-            f"encoder: {{name: {encoder}, pooling: mean}}\n"
+            f"encoder: {{name: {encoder}, pooling: mean, precision: {precision}}}\n"
         )
         command = [sys.executable, "-m", "pipeline.features", "--config", str(config)]
         env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
+        started = time.perf_counter()
         process = subprocess.Popen(command, cwd=tmp, env=env, stderr=subprocess.PIPE, text=True)
         stderr = process.stderr.read()
         _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
         if status != 0:
             raise RuntimeError(f"features run failed: {stderr[-2000:]}")
-    return usage.ru_maxrss / 1024
+    return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
 def predict_wall(model_dir: Path, texts: list[str]) -> dict[str, float]:
@@ -167,123 +132,90 @@ def predict_wall(model_dir: Path, texts: list[str]) -> dict[str, float]:
     }
 
 
+def bench_encoder(name: str, texts: list[str], repeats: int, blog: bool) -> dict[str, Any]:
+    """All ways on one encoder, with the limits (matmul rates) they are measured against."""
+    encoder = load_encoder(EncoderConfig(name=name, pooling="mean", device="cpu"))
+    lengths = np.array([len(row) for row in tokenize(encoder, texts)[0]])
+    shapes = linear_shapes(encoder)
+    real_tokens = int(lengths.sum())
+    flops = float(flops_per_sentence(encoder, shapes, lengths).sum())
+    order = np.argsort(-lengths, kind="stable")
+    batches = token_budget_batches(order, lengths, encoder.config.batch_tokens)
+    rates = {p: matmul_rate(shapes, p, encoder.config.batch_tokens) for p in RATE_PRECISIONS}
+    ways: dict[str, dict[str, Any]] = {}
+    for precision in ("fp32", "bf16", "int8"):
+        ours = encoder
+        if precision == "int8":  # quantized and compiled at load
+            ours = load_encoder(EncoderConfig(name=name, pooling="mean", precision="int8"))
+        ours.config.precision = precision
+        ways[f"ours ({precision})"] = {
+            **timed(lambda e=ours: embed(e, texts, progress=False), repeats),
+            "padding": padding_ratio(lengths, batches),
+            "precision": precision,
+        }
+    encoder.config.precision = "fp32"
+    ways["sentence-transformers encode()"] = {
+        **sentence_transformers_way(encoder.folder, texts, lengths, repeats),
+        "precision": "fp32",
+    }
+    if blog:
+        ways["blog's way"] = {
+            **timed(lambda: blog_way(encoder, texts), 1, warm_up=False),
+            "padding": len(lengths) * lengths.max() / real_tokens,
+            "precision": "fp32",
+        }
+    for way in ways.values():
+        way["texts_per_s"] = len(texts) / way["median_s"]
+        way["real_tokens_per_s"] = real_tokens / way["median_s"]
+        way["effective_gflops"] = flops / way["median_s"] / 1e9
+        way["of_matmul_rate"] = way["effective_gflops"] / rates[way["precision"]]
+        way["x_fp32"] = ways["ours (fp32)"]["median_s"] / way["median_s"]
+        way["x_encode"] = ways["sentence-transformers encode()"]["median_s"] / way["median_s"]
+    return {
+        "texts": len(texts),
+        "real_tokens": real_tokens,
+        "batch_tokens": encoder.config.batch_tokens,
+        "flops_per_real_token": flops / real_tokens,
+        "matmul_gflops": rates,
+        "ways": ways,
+    }
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """The whole benchmark; returns the report as a dict."""
     rss = (
         {}
         if args.quick
         else {  # first: subprocesses on an otherwise idle machine
-            "10k": peak_rss_mb(args.data, args.encoder, 10_000),
-            "67k": peak_rss_mb(args.data, args.encoder, None),
+            "10k": features_run(args.data, args.encoders[0], limit=10_000)["peak_rss_mb"],
+            "67k": features_run(args.data, args.encoders[0])["peak_rss_mb"],
         }
     )
     texts = read_split(find_split_file(args.data, "train")).texts[: args.n]
-    encoder = load_encoder(EncoderConfig(name=args.encoder, pooling="mean", device="cpu"))
-    lengths = np.array([len(row) for row in tokenize(encoder, texts)[0]])
-    real_tokens, flops = int(lengths.sum()), float(flops_per_sentence(encoder, lengths).sum())
-    order = np.argsort(-lengths, kind="stable")
-    rates = {
-        name: matmul_rate(encoder, dtype, encoder.config.batch_tokens)
-        for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))
-    }
-    ways: dict[str, dict[str, Any]] = {}
-    for precision in ("fp32", "bf16"):
-        encoder.config.precision = precision
-        ways[f"ours ({precision})"] = {
-            **timed(lambda: embed(encoder, texts, progress=False), args.repeats),
-            "padding": padding_ratio(
-                lengths, token_budget_batches(order, lengths, encoder.config.batch_tokens)
-            ),
-            "precision": precision,
-        }
-    encoder.config.precision = "fp32"
-    ways["sentence-transformers encode()"] = {
-        **sentence_transformers_way(encoder.folder, texts, lengths, args.repeats),
-        "precision": "fp32",
-    }
-    width = lengths.max()
-    ways["blog's way"] = {
-        **timed(lambda: blog_way(encoder, texts), 1, warm_up=False),
-        "padding": len(lengths) * width / real_tokens,
-        "precision": "fp32",
-    }
-    ours = ways["ours (fp32)"]["median_s"]
-    for way in ways.values():
-        way["texts_per_s"] = len(texts) / way["median_s"]
-        way["real_tokens_per_s"] = real_tokens / way["median_s"]
-        way["effective_gflops"] = flops / way["median_s"] / 1e9
-        way["of_matmul_rate"] = way["effective_gflops"] / rates[way["precision"]]
-        way["ours_speedup"] = way["median_s"] / ours
-    report = {
+    report: dict[str, Any] = {
         "machine": machine(),
-        "encoder": args.encoder,
-        "texts": len(texts),
-        "real_tokens": real_tokens,
-        "source": f"first {len(texts)} phrases of {find_split_file(args.data, 'train')}",
-        "batch_tokens": encoder.config.batch_tokens,
-        "flops_per_real_token": flops / real_tokens,
-        "matmul_gflops": rates,
+        "source": f"the first phrases of {find_split_file(args.data, 'train')}",
         "repeats": args.repeats,
-        "ways": ways,
+        "encoders": {},
+        "skipped": {},
     }
+    for index, name in enumerate(args.encoders):
+        share = texts if index == 0 else texts[: len(texts) // 4]  # BERT-base: 8x the work
+        try:
+            report["encoders"][name] = bench_encoder(name, share, args.repeats, blog=index == 0)
+        except PipelineError as err:  # e.g. mpnet before `make encoders`
+            report["skipped"][name] = str(err)
+    if args.glue_features:
+        report["glue_features_s"] = {
+            name: {p: features_run(args.data, name, p)["wall_s"] for p in ("fp32", "bf16", "int8")}
+            for name in report["encoders"]
+        }
     if rss:
         report["peak_rss_mb"] = rss
     if args.model and (args.model / "model.json").is_file():
         report["predict"] = predict_wall(args.model, texts)
+    report["machine"]["loadavg_1min_end"] = os.getloadavg()[0]
     return report
-
-
-def machine() -> dict[str, Any]:
-    """CPU model, core count, torch version and threads (the benchmark runs on the CPU)."""
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
-    return {
-        "cpu": names[0] if names else platform.processor(),
-        "cores": os.cpu_count(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-    }
-
-
-def markdown(report: dict[str, Any]) -> str:
-    """The report as a markdown table with its context."""
-    m = report["machine"]
-    lines = [
-        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} "
-        f"({m['threads']} threads), no GPU.",
-        f"Texts: {report['source']} ({report['real_tokens']:,} real tokens); encoder "
-        f"`{report['encoder']}`; {report['flops_per_real_token'] / 1e6:.1f} MFLOP per real token; "
-        f"median of {report['repeats']} runs after a warm-up (the blog's way: one run on the "
-        "warm model, it is slow).",
-        f"Matmul rate on the encoder's shapes: fp32 {report['matmul_gflops']['fp32']:.0f} GFLOP/s, "
-        f"bf16 {report['matmul_gflops']['bf16']:.0f} GFLOP/s.",
-        "",
-        "| way | texts/s | real tokens/s | s (min-max) | padding | effective GFLOP/s "
-        "| ÷ matmul rate | ours is x faster |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, w in report["ways"].items():
-        lines.append(
-            f"| {name} | {w['texts_per_s']:,.0f} | {w['real_tokens_per_s']:,.0f} | "
-            f"{w['median_s']:.2f} ({w['min_s']:.2f}-{w['max_s']:.2f}) | {w['padding']:.2f} | "
-            f"{w['effective_gflops']:.0f} | {w['of_matmul_rate']:.2f} | {w['ours_speedup']:.2f} |"
-        )
-    if "peak_rss_mb" in report:
-        rss = report["peak_rss_mb"]
-        lines += [
-            "",
-            f"Peak RSS of the features stage: {rss['10k']:.0f} MB for 10k sentences, "
-            f"{rss['67k']:.0f} MB for 67k.",
-        ]
-    if "predict" in report:
-        p = report["predict"]
-        lines += [
-            "",
-            f"predict.py wall time: {p['one_sentence_s']:.2f} s for one sentence (cold); "
-            f"{p['file_1000_s']:.2f} s for a 1,000-line file "
-            f"({p['file_1000_texts_per_s']:.0f} texts/s including start-up).",
-        ]
-    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -293,7 +225,18 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="2,000 texts, no memory runs")
     parser.add_argument("--data", type=Path, default=Path("../shared/data/sst2-glue"))
-    parser.add_argument("--encoder", default="minilm")
+    parser.add_argument(
+        "--encoders",
+        default="minilm,mpnet",
+        help="comma-separated; the first also gets the blog's way and the memory runs, the "
+        "others run on a quarter of the texts; one not installed is skipped with a note",
+    )
+    parser.add_argument(
+        "--glue-features",
+        action="store_true",
+        help="also time a cold features stage on all of GLUE train + dev per encoder and "
+        "precision (MiniLM ~5 min, MPNet ~25 min on 2 cores)",
+    )
     parser.add_argument(
         "--model",
         type=Path,
@@ -302,6 +245,7 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("reports/bench"))
     args = parser.parse_args()
+    args.encoders = [name.strip() for name in args.encoders.split(",") if name.strip()]
     args.n, args.repeats = (2000, 3) if args.quick else (10_000, 5)
     report = run(args)
     name = "quick" if args.quick else "full"

@@ -19,7 +19,7 @@ from pipeline import PipelineError
 POOLINGS = ("cls", "mean", "pooler")
 EMPTY_SENTENCES = ("error", "drop")
 PROTOCOLS = ("split", "holdout", "kfold")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 DEVICES = ("auto", "cpu", "cuda")
 ENGINES = ("local", "ray")
 
@@ -54,10 +54,11 @@ class EncoderConfig:
     pooling: str = "cls"  # cls | mean | pooler
     layer: int | list[int] = -1  # hidden layer to pool (negative from the top); a list concatenates
     max_length: int = 128  # tokens per sentence, longer ones are truncated
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (fp16 on CUDA only)
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (CUDA only) | int8 (CPU only, compiled)
     batch_tokens: int = 4096  # tokens per batch (flat from 4k up on CPU; raise on a GPU)
     device: str = "auto"  # auto | cpu | cuda
     engine: str = "local"  # local | ray (a Ray Data actor pool: pip install -e '.[scale]')
+    compile: bool = False  # torch.compile fp32/bf16 too (int8 always compiles); see docs/benchmarks
 
 
 @dataclass
@@ -153,6 +154,7 @@ def _validate(config: Config) -> None:
     _typed("encoder.max_length", enc.max_length, int, minimum=2)
     _typed("encoder.batch_tokens", enc.batch_tokens, int, minimum=1)
     _typed("encoder.name", enc.name, str)
+    _typed("encoder.compile", enc.compile, bool)
     _typed("data.seed", data.seed, int)
     _typed("data.folds", data.folds, int, minimum=2)
     _typed("data.label_column", data.label_column, str)

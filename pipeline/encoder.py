@@ -21,6 +21,7 @@ from transformers.utils import logging as transformers_logging
 from pipeline import PipelineError
 from pipeline.config import EncoderConfig
 from pipeline.hub import encoder_dir
+from pipeline.kernels import compile_model, quantize_int8
 
 WINDOW = 65_536  # sentences sorted and batched together by `embed`
 MAX_PADDING = 0.25  # at most this share of a batch's tokens may be padding
@@ -53,6 +54,11 @@ def load_encoder(
     device = pick_device(config.device)
     if config.precision == "fp16" and device.type != "cuda":
         raise PipelineError("encoder.precision=fp16 needs a CUDA GPU; use bf16 on CPU")
+    if config.precision == "int8" and device.type != "cpu":
+        raise PipelineError(
+            "encoder.precision=int8 runs on the CPU only (encoder.device=cpu); use bf16 or fp16 "
+            "on a GPU"
+        )
     transformers_logging.disable_progress_bar()  # a bar per weight file is noise here
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -65,6 +71,10 @@ def load_encoder(
     except (OSError, ValueError) as err:
         raise PipelineError(f"cannot load encoder from {folder}: {err}") from None
     model.eval().to(device)
+    if config.precision == "int8":
+        quantize_int8(model)
+    if config.precision == "int8" or config.compile:
+        compile_model(model)
     layers = model.config.num_hidden_layers
     if not all(-(layers + 1) <= layer <= layers for layer in pooled_layers(config)):
         raise PipelineError(
@@ -230,8 +240,8 @@ def _forward(encoder: Encoder, input_ids: torch.Tensor, mask: torch.Tensor) -> t
 
 
 def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """Autocast for bf16/fp16; plain float32 otherwise."""
-    if precision == "fp32":
+    """Autocast for bf16/fp16; plain float32 otherwise (int8's layers quantize themselves)."""
+    if precision in ("fp32", "int8"):
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device_type=device.type, dtype=dtype)

@@ -3,7 +3,10 @@ import argparse
 import numpy as np
 import pytest
 
-from pipeline.bench import markdown, padding_ratio, run
+from pipeline.bench import run
+from pipeline.bench_rates import matmul_rate, padding_ratio
+from pipeline.bench_report import markdown
+from pipeline.encoder import MAX_PADDING
 
 
 def test_padding_ratio():
@@ -12,25 +15,38 @@ def test_padding_ratio():
     assert padding_ratio(lengths, [np.array([i]) for i in range(4)]) == 1.0
 
 
-def test_quick_run_on_the_tiny_encoder(tiny_encoder, tiny_data, workdir):
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
+def test_matmul_rate_of_each_precision(precision):
+    assert matmul_rate([(64, 32), (32, 64)], precision, rows=64) > 0
+
+
+def test_quick_run_on_the_tiny_encoder(tiny_encoder, tiny_data, workdir, monkeypatch):
+    monkeypatch.setattr("pipeline.encoder.compile_model", lambda model: None)  # takes minutes
+    missing = str(workdir / "no-such-encoder")
     args = argparse.Namespace(
         data=tiny_data,
-        encoder=str(tiny_encoder),
+        encoders=[str(tiny_encoder), missing],
         n=40,
         repeats=1,
         quick=True,
+        glue_features=False,
         model=workdir / "no-model",
     )
     report = run(args)
-    ways = report["ways"]
+    tiny = report["encoders"][str(tiny_encoder)]
+    ways = tiny["ways"]
     assert set(ways) == {
         "ours (fp32)",
         "ours (bf16)",
+        "ours (int8)",
         "sentence-transformers encode()",
         "blog's way",
     }
-    assert ways["ours (fp32)"]["ours_speedup"] == 1.0
-    assert ways["ours (fp32)"]["padding"] == 1.0  # equal-length batches
+    assert ways["ours (fp32)"]["x_fp32"] == 1.0
+    assert ways["sentence-transformers encode()"]["x_encode"] == 1.0
+    assert 1.0 <= ways["ours (int8)"]["padding"] <= 1 / (1 - MAX_PADDING)  # embed's batches
     assert ways["blog's way"]["padding"] > 1.0
-    assert report["real_tokens"] > 40 and report["matmul_gflops"]["fp32"] > 0
-    assert "| ours (fp32) |" in markdown(report)
+    assert tiny["real_tokens"] > 40 and set(tiny["matmul_gflops"]) == {"fp32", "bf16", "int8"}
+    assert list(report["skipped"]) == [missing]  # not installed: a note, not a failure
+    text = markdown(report)
+    assert "| ours (int8) |" in text and "Skipped" in text

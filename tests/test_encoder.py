@@ -1,9 +1,11 @@
 import numpy as np
 import pytest
+import torch
 
 from pipeline import PipelineError
-from pipeline.config import EncoderConfig
+from pipeline.config import Config, EncoderConfig
 from pipeline.encoder import embed, load_encoder, token_budget_batches
+from pipeline.features import features_dir, fingerprint_inputs
 
 SHORT = "fine ."
 SENTENCE = "a visually stunning rumination on love , memory and history"
@@ -118,3 +120,35 @@ def test_a_list_of_layers_concatenates_their_vectors(load):
     last, _ = embed(load(pooling="mean"), texts, progress=False)
     assert both.shape == (3, 64)
     np.testing.assert_allclose(both, np.hstack([first, last]), atol=1e-5)
+
+
+@pytest.fixture
+def eager(monkeypatch):
+    """int8 without its compile (the same quantized layers; compiling takes a minute or more)."""
+    monkeypatch.setattr("pipeline.encoder.compile_model", lambda model: None)
+
+
+def test_int8_is_close_to_fp32(load, eager):
+    texts = [SENTENCE, SHORT, LONG, "bad"]
+    fp32, _ = embed(load(pooling="mean"), texts, progress=False)
+    encoder = load(pooling="mean", precision="int8")
+    int8, _ = embed(encoder, texts, progress=False)
+    cosine = (fp32 * int8).sum(1) / np.linalg.norm(fp32, axis=1) / np.linalg.norm(int8, axis=1)
+    assert cosine.min() > 0.99
+    assert np.abs(fp32 - int8).max() > 1e-4  # the linear layers really are int8
+    weights = [m.weight for m in encoder.model.modules() if isinstance(m, torch.nn.Linear)]
+    assert weights and all("Int8" in type(w).__name__ for w in weights)
+
+
+def test_int8_has_its_own_features_folder(tiny_encoder):
+    def folder(precision: str) -> str:
+        config = Config(encoder=EncoderConfig(name=str(tiny_encoder), precision=precision))
+        return features_dir(fingerprint_inputs(config, {})).name
+
+    assert folder("int8") != folder("fp32") != folder("bf16")
+
+
+def test_int8_on_a_gpu_is_a_clear_error(load, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with pytest.raises(PipelineError, match="int8 runs on the CPU only"):
+        load(precision="int8", device="cuda")

@@ -1,0 +1,110 @@
+"""The limits a benchmark row is measured against: FLOPs per sentence and the machine's matmul rate.
+
+The matmul rate is measured on the encoder's own linear shapes (every linear layer run on every
+token, `rows` tokens at a time): `torch.nn.functional.linear` in fp32 and bf16, and
+`torch._int_mm` (int8 x int8 -> int32, VNNI on x86) for int8. An encoder's effective rate on real
+tokens divided by the rate of its precision says how close to the hardware it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pipeline.encoder import Encoder
+
+RATE_PRECISIONS = ("fp32", "bf16", "int8")
+
+
+def timed(run: Callable[[], Any], repeats: int, warm_up: bool = True) -> dict[str, float]:
+    """Warm up once (unless told not to), then time `run` `repeats` times: median, min, max s.
+
+    The warm-up's own time is kept as `first_s` (for a compiled model: the compile).
+    """
+    first = None
+    if warm_up:
+        started = time.perf_counter()
+        run()
+        first = time.perf_counter() - started
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        seconds.append(time.perf_counter() - started)
+    result = {"median_s": statistics.median(seconds), "min_s": min(seconds), "max_s": max(seconds)}
+    return result if first is None else {**result, "first_s": first}
+
+
+def encoder_linears(encoder: Encoder) -> list[torch.nn.Linear]:
+    """The linear layers a forward pass runs on every token (the pooler left out)."""
+    return [
+        m
+        for name, m in encoder.model.named_modules()
+        if isinstance(m, torch.nn.Linear) and "pooler" not in name
+    ]
+
+
+def linear_shapes(encoder: Encoder) -> list[tuple[int, int]]:
+    """(out_features, in_features) of every per-token linear layer."""
+    return [(m.out_features, m.in_features) for m in encoder_linears(encoder)]
+
+
+def matmul_rate(shapes: list[tuple[int, int]], precision: str, rows: int) -> float:
+    """GFLOP/s (int8: GOP/s) of torch matmuls with these weight shapes, `rows` tokens at a time."""
+    if precision == "int8":
+        weights = [torch.randint(-127, 128, (k, n), dtype=torch.int8) for n, k in shapes]
+        inputs = {k: torch.randint(-127, 128, (rows, k), dtype=torch.int8) for _, k in shapes}
+
+        def one(w: torch.Tensor) -> torch.Tensor:
+            return torch._int_mm(inputs[w.shape[0]], w)
+    else:
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        weights = [torch.randn(n, k, dtype=dtype) for n, k in shapes]
+        inputs = {k: torch.randn(rows, k, dtype=dtype) for _, k in shapes}
+
+        def one(w: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.linear(inputs[w.shape[1]], w)
+
+    def run() -> None:
+        for _ in range(5):
+            for w in weights:
+                one(w)
+
+    flops = sum(2 * rows * n * k for n, k in shapes)
+    return 5 * flops / timed(run, repeats=5)["median_s"] / 1e9
+
+
+def flops_per_sentence(
+    encoder: Encoder, shapes: list[tuple[int, int]], lengths: np.ndarray
+) -> np.ndarray:
+    """2 x linear weights per token (pooler excluded) plus attention (QK^T and AV) per layer."""
+    linear = sum(n * k for n, k in shapes)
+    config = encoder.model.config
+    attention = 4 * config.num_hidden_layers * config.hidden_size * lengths.astype(np.float64) ** 2
+    return 2 * linear * lengths + attention
+
+
+def padding_ratio(lengths: np.ndarray, batches: list[np.ndarray]) -> float:
+    """Padded tokens / real tokens for a batching of sentences with these token lengths."""
+    return sum(len(b) * lengths[b].max() for b in batches) / lengths.sum()
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, core count, torch version, threads and load (the benchmark runs on the CPU)."""
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
+    return {
+        "cpu": names[0] if names else platform.processor(),
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "loadavg_1min": os.getloadavg()[0],
+    }
