@@ -58,7 +58,6 @@ class EncoderConfig:
     batch_tokens: int = 4096  # tokens per batch (flat from 4k up on CPU; raise on a GPU)
     device: str = "auto"  # auto | cpu | cuda
     engine: str = "local"  # local | ray (a Ray Data actor pool: pip install -e '.[scale]')
-    compile: bool = False  # torch.compile fp32/bf16 too (int8 always compiles); see docs/benchmarks
 
 
 @dataclass
@@ -154,7 +153,6 @@ def _validate(config: Config) -> None:
     _typed("encoder.max_length", enc.max_length, int, minimum=2)
     _typed("encoder.batch_tokens", enc.batch_tokens, int, minimum=1)
     _typed("encoder.name", enc.name, str)
-    _typed("encoder.compile", enc.compile, bool)
     _typed("data.seed", data.seed, int)
     _typed("data.folds", data.folds, int, minimum=2)
     _typed("data.label_column", data.label_column, str)

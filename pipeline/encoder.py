@@ -71,9 +71,8 @@ def load_encoder(
     except (OSError, ValueError) as err:
         raise PipelineError(f"cannot load encoder from {folder}: {err}") from None
     model.eval().to(device)
-    if config.precision == "int8":
+    if config.precision == "int8":  # torchao's int8 layers are only fast compiled
         quantize_int8(model)
-    if config.precision == "int8" or config.compile:
         compile_model(model)
     layers = model.config.num_hidden_layers
     if not all(-(layers + 1) <= layer <= layers for layer in pooled_layers(config)):

@@ -5,7 +5,7 @@ torchao: int8 weights with one scale per output channel, activations quantized a
 one scale per token (per-tensor scales, as in `torch.ao.quantization.quantize_dynamic`, do not
 survive the outlier activations of these encoders: mean cosine 0.93 to fp32 on MiniLM). torchao's
 int8 kernels are only fast once compiled (eager they are 5x slower than fp32), so int8 always
-compiles. `encoder.compile=true` compiles the fp32/bf16 model too.
+compiles. Compiling fp32/bf16 did not pay (docs/benchmarks.md), so they run eager.
 
 Compiling uses `dynamic=True` (one graph for every batch shape, not one per sentence length) and
 inductor's on-disk caches under $SST2_PROBE_CACHE/inductor, so the compile is paid once per
