@@ -22,6 +22,8 @@ import torch
 from pipeline import PipelineError
 from pipeline.encoders import cache_root
 
+log = logging.getLogger(__name__)
+
 
 def quantize_int8(model: torch.nn.Module) -> None:
     """Make the per-token linear layers dynamic int8 (per-token activation scales), in place."""
@@ -50,6 +52,11 @@ def quantize_int8(model: torch.nn.Module) -> None:
 def compile_model(model: torch.nn.Module) -> None:
     """Compile `model` in place for any batch shape, with inductor's caches in the project cache."""
     _use_project_cache()
+    log.info(
+        "encoder: compiling the model on its first batch (minutes the first time on a machine, "
+        "then cached in %s)",
+        os.environ["TORCHINDUCTOR_CACHE_DIR"],
+    )
     model.compile(dynamic=True)
 
 
