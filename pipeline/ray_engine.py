@@ -1,11 +1,11 @@
 """The Ray engine: features (`encoder.engine=ray`) and `batch_predict --engine ray` on Ray.
 
-The driver tokenizes and cuts the batches exactly as the local path does (`pipeline.encoder`),
-puts the token ids and the batches into Ray's object store once, and sends only batch numbers
-through `map_batches`. Each actor loads the encoder once and runs `pad` and `_forward` on its
-batches; the driver writes the vectors back at their input positions, in batch order, so the
-output and its resume points are those of `pipeline.encoder.embed`. Batch prediction streams
-its chunks to Ray actors that each hold one Classifier (see `predict_parts`).
+The driver tokenizes and cuts the batches exactly as the local path does (`pipeline.encoder`,
+a window at a time), puts a window's token ids and batches into Ray's object store once, and
+sends only batch numbers through `map_batches`. Each actor loads the encoder once and runs `pad`
+and `_forward` on its batches; the driver writes the vectors back at their input positions, in
+batch order, so the output and its resume points are those of `pipeline.encoder.embed`.
+Batch prediction streams its chunks to Ray actors that each hold one Classifier (`predict_parts`).
 
 Ray comes from the optional extra: `pip install -e '.[scale]'`. With RAY_ADDRESS set the engine
 joins that cluster, else it starts a quiet local one.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,15 +28,7 @@ from tqdm.auto import tqdm
 from pipeline import PipelineError
 from pipeline.batch_predict import Chunk, label_chunk
 from pipeline.config import EncoderConfig
-from pipeline.encoder import (
-    Encoder,
-    _autocast,
-    _forward,
-    load_encoder,
-    pad,
-    token_budget_batches,
-    tokenize,
-)
+from pipeline.encoder import Encoder, _autocast, _forward, load_encoder, pad, windows
 
 log = logging.getLogger(__name__)
 
@@ -64,35 +56,48 @@ def embed(
 ) -> tuple[np.ndarray, int]:
     """`pipeline.encoder.embed` run by a Ray Data actor pool: the same batches, the same output.
 
-    Batches before `skip_batches` are left alone (already in `out`), and `on_batch(done, total)`
-    is called as batches finish, in order, so a caller can resume as with the local path.
+    Takes the same windows (`pipeline.encoder.windows`), one Ray Data run each. Batches before
+    `skip_batches` are left alone (already in `out`), and `on_batch(done, planned)` is called as
+    batches finish, in order, with embed's numbers, so a caller resumes as with the local path.
     """
     if out is None:
         out = np.empty((len(texts), encoder.dim), dtype=np.float32)
-    if not texts:
-        return out, 0
-    ids, truncated = tokenize(encoder, texts)
-    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-    order = np.argsort(-lengths, kind="stable")
-    batches = token_budget_batches(order, lengths, encoder.config.batch_tokens)
-    bounds = np.cumsum([0, *map(len, batches)])
-    if skip_batches >= len(batches):
-        return out, truncated
+    truncated = planned = 0
+    with tqdm(total=len(texts), unit="sent", disable=not progress, desc="encoding") as bar:
+        for start, ids, batches, cut in windows(encoder, texts):
+            truncated += cut
+            skip = min(len(batches), max(0, skip_batches - planned))
+            bar.update(sum(map(len, batches[:skip])))
+            if skip < len(batches):
+                for done, positions, vectors in _run_window(encoder, ids, batches, skip):
+                    out[start + positions] = vectors
+                    bar.update(len(positions))
+                    if on_batch:
+                        on_batch(planned + done, planned + len(batches))
+            planned += len(batches)
+    return out, truncated
+
+
+def _run_window(
+    encoder: Encoder, ids: list[np.ndarray], batches: list[np.ndarray], skip: int
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Run a window's batches from `skip` on; yield (batches done, positions, vectors) in order.
+
+    The token ids and batches go into the object store once; the rows are batch numbers.
+    """
     connect()
     ray = _ray()
+    bounds = np.cumsum([0, *map(len, batches)])
     plan = ray.put(
         {
             "ids": np.concatenate(ids),
-            "offsets": np.cumsum([0, *lengths]),
+            "offsets": np.cumsum([0, *map(len, ids)]),
             "positions": np.concatenate(batches),
             "bounds": bounds,
         }
     )
-    del ids
     pool = _pool(encoder.config.device)
-    vectors = ray.data.from_items(
-        [{"batch": b} for b in range(skip_batches, len(batches))]
-    ).map_batches(
+    vectors = ray.data.from_items([{"batch": b} for b in range(skip, len(batches))]).map_batches(
         _Embedder,
         fn_constructor_kwargs={
             "config": encoder.config,
@@ -106,15 +111,11 @@ def embed(
         num_cpus=pool.num_cpus,
         num_gpus=pool.num_gpus,
     )
-    rows = int(bounds[skip_batches])
-    with tqdm(total=len(texts), initial=rows, unit="sent", disable=not progress) as bar:
-        for block in vectors.iter_batches(batch_size=None, batch_format="numpy"):
-            out[block["position"]] = block["vector"]
-            rows += len(block["position"])
-            bar.update(len(block["position"]))
-            if on_batch:
-                on_batch(int(np.searchsorted(bounds, rows, side="right")) - 1, len(batches))
-    return out, truncated
+    rows = int(bounds[skip])
+    for block in vectors.iter_batches(batch_size=None, batch_format="numpy"):
+        rows += len(block["position"])
+        done = int(np.searchsorted(bounds, rows, side="right")) - 1
+        yield done, block["position"], block["vector"]
 
 
 def predict_parts(
