@@ -40,15 +40,29 @@ def arrays(folder: Path) -> dict[str, np.ndarray]:
 
 
 def workers(title: bytes = WORKER_TITLE) -> list[int]:
-    """Process ids of the Ray actors whose process title starts with `title`."""
+    """Process ids of this test run's Ray actors whose process title starts with `title`.
+
+    The local Ray's raylet is a child of this process and the actors are its children, so
+    other Ray clusters on the machine are left alone.
+    """
     found = []
     for proc in Path("/proc").iterdir():
         try:
-            if proc.name.isdigit() and (proc / "cmdline").read_bytes().startswith(title):
+            if (
+                proc.name.isdigit()
+                and (proc / "cmdline").read_bytes().startswith(title)
+                and parent(parent(int(proc.name))) == os.getpid()
+            ):
                 found.append(int(proc.name))
         except OSError:
             continue  # gone meanwhile
     return found
+
+
+def parent(pid: int) -> int:
+    """The parent process id of `pid` (from /proc/<pid>/stat, after the command in brackets)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
 
 
 def test_unknown_engine_is_a_clear_error(tiny_config):
@@ -81,13 +95,12 @@ def test_ray_writes_the_folder_the_local_engine_writes(tiny_config, workdir, loc
     assert meta["encoder"]["engine"] == "ray"
 
 
-def test_a_killed_worker_changes_nothing(tiny_encoder, local_ray, monkeypatch):
+def test_a_killed_worker_changes_nothing(tiny_encoder, local_ray):
     """SIGKILL the encoder actor while it holds unfinished batches: Ray starts it again and
-    runs them again, and the vectors (two windows) equal those of an uninterrupted local run."""
+    runs them again, and the vectors equal those of an uninterrupted local run."""
     from pipeline import encoder, ray_engine
     from pipeline.config import EncoderConfig
 
-    monkeypatch.setattr(encoder, "WINDOW", 300)
     tiny = encoder.load_encoder(
         EncoderConfig(name=str(tiny_encoder), pooling="mean", max_length=32, batch_tokens=32)
     )
