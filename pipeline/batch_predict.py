@@ -112,6 +112,8 @@ def scan_input(path: Path, text_column: str | None = None, id_column: str | None
     if not path.is_file():
         raise PipelineError(f"input file not found: {path}")
     rows = sum(1 for _ in _rows(path, text_column, id_column))
+    if not rows:
+        raise PipelineError(f"{path}: no rows to label (the file is empty)")
     return {
         "path": str(path.resolve()),
         "bytes": path.stat().st_size,

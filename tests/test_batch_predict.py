@@ -116,7 +116,7 @@ def test_sigkill_mid_run_then_rerun_redoes_no_finished_part(tiny_model, tmp_path
     path.write_text("\n".join(sentences(2000)) + "\n")
     parts = tmp_path / "out.parquet.parts"
     process = start(tiny_model, path, tmp_path / "out.parquet", tmp_path)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while not list(parts.glob("part-*.parquet")) and time.monotonic() < deadline:
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
@@ -146,9 +146,10 @@ def test_sigkill_mid_run_then_rerun_redoes_no_finished_part(tiny_model, tmp_path
     ("name", "content", "message"),
     [
         ("in.csv", b"text\nfine\n", "unknown input format '.csv'"),
+        ("in.txt", b"", "no rows to label"),
         ("in.txt", b"fine\nok\nbad \xff\n", "in.txt, line 3: not UTF-8"),
         ("in.jsonl", b'{"text": "fine"}\n{"text": \n', "in.jsonl, line 2: not JSON"),
-        ("in.jsonl", b'{"body": "fine"}\n', "no 'text' or 'sentence' column"),
+        ("in.jsonl", b'{"body": "fine"}\n', "no 'sentence' or 'text' column"),
         ("in.parquet", b"not parquet", "cannot read Parquet"),
     ],
 )
