@@ -9,7 +9,13 @@ imported on first use, so ``import pipeline`` stays light and does not import to
 """
 
 import importlib
+import logging
 from typing import Any
+
+# transformers imports torchao (the int8 precision's library) whenever it is installed, and
+# torchao's import warns on every run about its CUDA-only kernels and a torch deprecation
+for _noisy in ("torchao", "torch.utils._pytree"):
+    logging.getLogger(_noisy).setLevel(logging.ERROR)
 
 _LAZY = {"Classifier": "pipeline.classifier", "FrozenEncoder": "pipeline.frozen_encoder"}
 

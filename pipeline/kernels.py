@@ -8,8 +8,10 @@ int8 kernels are only fast once compiled (eager they are 5x slower than fp32), s
 compiles. Compiling fp32/bf16 did not pay (docs/benchmarks.md), so they run eager.
 
 Compiling uses `dynamic=True` (one graph for every batch shape, not one per sentence length) and
-inductor's on-disk caches under $SST2_PROBE_CACHE/inductor, so the compile is paid once per
-machine and torch version, not once per run.
+inductor's on-disk caches (on by default, in $TORCHINDUCTOR_CACHE_DIR, default
+/tmp/torchinductor_<user>; torch settles that folder when transformers imports torchao, so set the
+variable before starting Python to move it), so the code generation is paid once per machine and
+torch version; tracing the model is paid once per process.
 """
 
 from __future__ import annotations
@@ -20,18 +22,12 @@ import os
 import torch
 
 from pipeline import PipelineError
-from pipeline.encoders import cache_root
 
 log = logging.getLogger(__name__)
 
 
 def quantize_int8(model: torch.nn.Module) -> None:
     """Make the per-token linear layers dynamic int8 (per-token activation scales), in place."""
-    _use_project_cache()  # before torchao's import reads inductor's settings
-    quiet = [logging.getLogger(name) for name in ("torchao", "torch.utils._pytree")]
-    levels = [log.level for log in quiet]
-    for log in quiet:  # torchao's import warns about its CUDA-only kernels on a CPU machine
-        log.setLevel(logging.ERROR)
     try:
         from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
         from torchao.utils import should_reduce_range
@@ -40,9 +36,6 @@ def quantize_int8(model: torch.nn.Module) -> None:
             "encoder.precision=int8 needs torchao: pip install 'torchao>=0.18' (make setup "
             "installs it), or use fp32/bf16"
         ) from None
-    finally:
-        for log, level in zip(quiet, levels, strict=True):
-            log.setLevel(level)
     config = Int8DynamicActivationInt8WeightConfig(
         reduce_range=should_reduce_range(torch.device("cpu"))  # CPUs without VNNI overflow
     )
@@ -50,19 +43,13 @@ def quantize_int8(model: torch.nn.Module) -> None:
 
 
 def compile_model(model: torch.nn.Module) -> None:
-    """Compile `model` in place for any batch shape, with inductor's caches in the project cache."""
-    _use_project_cache()
+    """Compile `model` in place for any batch shape (inductor's on-disk caches keep the code)."""
     log.info(
         "encoder: compiling the model on its first batch (minutes the first time on a machine, "
-        "then cached in %s)",
-        os.environ["TORCHINDUCTOR_CACHE_DIR"],
+        "about a minute later on: inductor's cache is in %s)",
+        os.environ.get("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_<user>"),
     )
     model.compile(dynamic=True)
-
-
-def _use_project_cache() -> None:
-    """Point inductor's caches (unless the user already did) to $SST2_PROBE_CACHE/inductor."""
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_root() / "inductor"))
 
 
 def _is_token_linear(module: torch.nn.Module, name: str) -> bool:
