@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 
 import torch
 
@@ -49,6 +50,8 @@ def compile_model(model: torch.nn.Module) -> None:
         "about a minute later on: inductor's cache is in %s)",
         os.environ.get("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_<user>"),
     )
+    # torchao's int8 tensors opt out of the traced-graph cache (only the generated code is cached)
+    warnings.filterwarnings("ignore", message="Int8Tensor does not implement _stable_hash")
     model.compile(dynamic=True)
 
 
