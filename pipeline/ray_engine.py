@@ -30,11 +30,10 @@ from pipeline.batch_predict import Chunk, label_chunk
 from pipeline.config import EncoderConfig
 from pipeline.encoder import Encoder, _autocast, _forward, load_encoder, pad, windows
 
-log = logging.getLogger(__name__)
-
 
 def connect() -> None:
-    """Join the cluster at RAY_ADDRESS, or start a local Ray: no dashboard, worker logs kept."""
+    """Join the cluster at RAY_ADDRESS, or start a local Ray: no dashboard, and the workers' logs
+    stay in Ray's log folder instead of the driver's terminal."""
     ray = _ray()
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
