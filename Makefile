@@ -55,7 +55,7 @@ lint: ## ruff check and format check
 clean: ## delete generated artifacts (features, models, reports)
 	rm -rf data/features models reports
 
-bench: ## benchmark feature extraction vs sentence-transformers, the blog's way, the matmul rate (~10 min)
+bench: ## benchmark MiniLM and MPNet (fp32, bf16, int8) vs sentence-transformers, the blog's way, the matmul rates (~25 min)
 	$(PY) -m pipeline.bench $(if $(DATA),--data $(DATA))
 
 bench-quick: ## the same on 2,000 texts, without the memory runs (~2 min)
