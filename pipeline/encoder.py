@@ -220,7 +220,7 @@ def _forward(encoder: Encoder, input_ids: torch.Tensor, mask: torch.Tensor) -> t
     layers = pooled_layers(config)
     output = encoder.model(
         input_ids=input_ids,
-        attention_mask=None if bool(mask.all()) else mask,  # no padding: no mask work
+        attention_mask=None if bool(mask.all()) and not _compiled(config) else mask,
         output_hidden_states=layers != [-1],
     )
     if config.pooling == "pooler":
@@ -236,6 +236,12 @@ def _forward(encoder: Encoder, input_ids: torch.Tensor, mask: torch.Tensor) -> t
     return torch.cat(
         [(hidden.float() * weights).sum(dim=1) / weights.sum(dim=1) for hidden in hiddens], dim=-1
     )
+
+
+def _compiled(config: EncoderConfig) -> bool:
+    """Whether the model is compiled: it then always gets a mask, so one graph serves all batches
+    (without padding, no mask saves the eager path its mask work)."""
+    return config.precision == "int8"
 
 
 def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
