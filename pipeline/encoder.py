@@ -25,6 +25,7 @@ from pipeline.kernels import compile_model, quantize_int8
 
 WINDOW = 65_536  # sentences sorted and batched together by `embed`
 MAX_PADDING = 0.25  # at most this share of a batch's tokens may be padding
+SMALL_BATCH_TOKENS = 512  # a batch of one length below this takes shorter sentences too
 
 
 @dataclass
@@ -179,9 +180,10 @@ def token_budget_batches(
     """Cut `order` (longest first) into batches of at most `budget` padded tokens.
 
     A batch takes sentences of its first length up to the budget: no padding, no attention mask.
-    Only when they are too few to fill it does it go on into shorter sentences, while padding
-    stays within `max_padding` of its tokens. So a large set runs almost all in full equal-length
-    batches, and a few sentences of many lengths (a served request) still run in few passes.
+    Only when they make a small batch (under SMALL_BATCH_TOKENS) does it go on into shorter
+    sentences, while padding stays within `max_padding` of its tokens. So a set runs almost all
+    in equal-length batches, and a few sentences of many lengths (a served request) still run in
+    few passes.
     """
     batches, start = [], 0
     while start < len(order):
@@ -189,7 +191,7 @@ def token_budget_batches(
         end = min(start + max(1, budget // max(longest, 1)), len(order))
         room = lengths[order[start:end]]  # the sentences that would fit at this length
         size = int(np.searchsorted(-room, -longest, side="right"))  # those of this length
-        if size < len(room):  # too few to fill the batch: go on into shorter ones, bounded
+        if size < len(room) and size * longest < SMALL_BATCH_TOKENS:  # a small batch: go on
             padded = longest * np.arange(1, len(room) + 1)
             within = padded - np.cumsum(room) <= max_padding * padded  # a prefix of True
             size = len(room) if within.all() else int(np.argmin(within))

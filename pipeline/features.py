@@ -100,7 +100,7 @@ def _extract(
     encoder: Encoder, splits: dict[str, Split], inputs: dict[str, Any], folder: Path, progress: bool
 ) -> None:
     """Encode every split into `<folder>.partial`, resuming from its progress.json, then rename."""
-    from pipeline.encoder import MAX_PADDING, WINDOW, embed
+    from pipeline.encoder import MAX_PADDING, SMALL_BATCH_TOKENS, WINDOW, embed
 
     if encoder.config.engine == "ray":  # the same batches, run by a Ray Data actor pool
         from pipeline.ray_engine import embed
@@ -110,7 +110,8 @@ def _extract(
         log.warning("features: %s is incomplete or damaged; rebuilding it", folder)
         shutil.rmtree(folder)
     partial = folder.with_name(folder.name + ".partial")
-    state = {"inputs": inputs, "batches": [config.batch_tokens, MAX_PADDING, WINDOW], "done": {}}
+    plan = [config.batch_tokens, MAX_PADDING, SMALL_BATCH_TOKENS, WINDOW]  # what cuts the batches
+    state = {"inputs": inputs, "batches": plan, "done": {}}
     previous = _read_progress(partial)
     if previous and {**previous, "done": {}} == state:
         state = previous
