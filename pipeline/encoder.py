@@ -44,6 +44,12 @@ class Encoder:
         return self.model.config.hidden_size * len(pooled_layers(self.config))
 
 
+# runs a window's batches from a given one on: yields (batches done, positions, vectors) in order
+WindowRunner = Callable[
+    [Encoder, list[np.ndarray], list[np.ndarray], int], Iterator[tuple[int, np.ndarray, np.ndarray]]
+]
+
+
 def load_encoder(
     config: EncoderConfig, folder: Path | None = None, attn_implementation: str | None = None
 ) -> Encoder:
@@ -108,6 +114,7 @@ def embed(
     progress: bool = True,
     skip_batches: int = 0,
     on_batch: Callable[[int, int], None] | None = None,
+    run_window: WindowRunner | None = None,
 ) -> tuple[np.ndarray, int]:
     """Vectors for `texts` in input order (into `out` if given) and the number truncated.
 
@@ -116,30 +123,38 @@ def embed(
     batches are a fixed function of the texts, tokenizer and token budget, so a caller can resume:
     `skip_batches` leaves the first batches (already in `out`) alone, and `on_batch(done,
     planned)` is called after each batch with the number of batches cut so far (done == planned
-    at the end of each window, and after the last batch).
+    at the end of each window, and after the last batch). `run_window` runs a window's batches
+    (default: `run_batches`, in this process; `pipeline.ray_engine` passes a Ray one).
     """
-    config = encoder.config
+    run_window = run_window or run_batches
     if out is None:
         out = np.empty((len(texts), encoder.dim), dtype=np.float32)
     truncated = planned = 0
-    with (
-        torch.inference_mode(),
-        _autocast(config.precision, encoder.device),
-        tqdm(total=len(texts), unit="sent", disable=not progress, desc="encoding") as bar,
-    ):
+    with tqdm(total=len(texts), unit="sent", disable=not progress, desc="encoding") as bar:
         for start, ids, batches, cut in windows(encoder, texts):
             truncated += cut
             skip = min(len(batches), max(0, skip_batches - planned))
             bar.update(sum(map(len, batches[:skip])))
-            for done, batch in enumerate(batches[skip:], start=planned + skip + 1):
-                input_ids, mask = pad([ids[i] for i in batch], encoder.tokenizer.pad_token_id)
-                vectors = _forward(encoder, input_ids.to(encoder.device), mask.to(encoder.device))
-                out[start + batch] = vectors.float().cpu().numpy()
-                bar.update(len(batch))
-                if on_batch:
-                    on_batch(done, planned + len(batches))
+            if skip < len(batches):
+                for done, positions, vectors in run_window(encoder, ids, batches, skip):
+                    out[start + positions] = vectors
+                    bar.update(len(positions))
+                    if on_batch:
+                        on_batch(planned + done, planned + len(batches))
             planned += len(batches)
     return out, truncated
+
+
+def run_batches(
+    encoder: Encoder, ids: list[np.ndarray], batches: list[np.ndarray], skip: int
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Run a window's batches from `skip` on, here; yield (batches done, positions, vectors)."""
+    config = encoder.config
+    with torch.inference_mode(), _autocast(config.precision, encoder.device):
+        for done, batch in enumerate(batches[skip:], start=skip + 1):
+            input_ids, mask = pad([ids[i] for i in batch], encoder.tokenizer.pad_token_id)
+            vectors = _forward(encoder, input_ids.to(encoder.device), mask.to(encoder.device))
+            yield done, batch, vectors.float().cpu().numpy()
 
 
 def windows(

@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import torch
-from tqdm.auto import tqdm
 
 from pipeline import PipelineError
 from pipeline.batch_predict import Chunk, label_chunk
 from pipeline.config import EncoderConfig
-from pipeline.encoder import Encoder, _autocast, _forward, load_encoder, pad, windows
+from pipeline.encoder import Encoder, _autocast, _forward, load_encoder, pad
+from pipeline.encoder import embed as encoder_embed
 
 
 def connect() -> None:
@@ -53,28 +53,11 @@ def embed(
     skip_batches: int = 0,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, int]:
-    """`pipeline.encoder.embed` run by a Ray Data actor pool: the same batches, the same output.
+    """`pipeline.encoder.embed` with each window's batches run by a Ray Data actor pool.
 
-    Takes the same windows (`pipeline.encoder.windows`), one Ray Data run each. Batches before
-    `skip_batches` are left alone (already in `out`), and `on_batch(done, planned)` is called as
-    batches finish, in order, with embed's numbers, so a caller resumes as with the local path.
+    The same windows, batches, output and resume points as the local path; see `_run_window`.
     """
-    if out is None:
-        out = np.empty((len(texts), encoder.dim), dtype=np.float32)
-    truncated = planned = 0
-    with tqdm(total=len(texts), unit="sent", disable=not progress, desc="encoding") as bar:
-        for start, ids, batches, cut in windows(encoder, texts):
-            truncated += cut
-            skip = min(len(batches), max(0, skip_batches - planned))
-            bar.update(sum(map(len, batches[:skip])))
-            if skip < len(batches):
-                for done, positions, vectors in _run_window(encoder, ids, batches, skip):
-                    out[start + positions] = vectors
-                    bar.update(len(positions))
-                    if on_batch:
-                        on_batch(planned + done, planned + len(batches))
-            planned += len(batches)
-    return out, truncated
+    return encoder_embed(encoder, texts, out, progress, skip_batches, on_batch, _run_window)
 
 
 def _run_window(
