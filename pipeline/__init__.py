@@ -17,7 +17,10 @@ from typing import Any
 for _noisy in ("torchao", "torch.utils._pytree"):
     logging.getLogger(_noisy).setLevel(logging.ERROR)
 
-_LAZY = {"Classifier": "pipeline.classifier", "FrozenEncoder": "pipeline.frozen_encoder"}
+_LAZY = {
+    "Classifier": "pipeline.serving.classifier",
+    "FrozenEncoder": "pipeline.serving.frozen_encoder",
+}
 
 
 class PipelineError(Exception):

@@ -30,7 +30,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from pipeline import PipelineError, cli, plots
 from pipeline.config import Config
-from pipeline.data import load_splits
+from pipeline.data.splits import load_splits
 from pipeline.features import FEATURES_ROOT, load_arrays, load_features
 from pipeline.io import write_json, write_text
 from pipeline.probe import MODELS_ROOT, load_probe

@@ -28,12 +28,12 @@ import numpy as np
 
 from pipeline import PipelineError, cli
 from pipeline.config import Config, to_dict
-from pipeline.data import Split, content_hash, load_splits
+from pipeline.data.splits import Split, content_hash, load_splits
 from pipeline.hub import encoder_dir, weights_hash
 from pipeline.io import read_json, sha256_file, write_json
 
 if TYPE_CHECKING:
-    from pipeline.encoder import Encoder
+    from pipeline.encoding.encoder import Encoder
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def build_features(
     inputs = fingerprint_inputs(config, splits)
     folder = features_dir(inputs, root)
     if not _is_complete(folder):
-        from pipeline.encoder import load_encoder  # torch is imported only when needed
+        from pipeline.encoding.encoder import load_encoder  # torch is imported only when needed
 
         encoder = load_encoder(config.encoder)
         with _lock(folder):
@@ -100,10 +100,10 @@ def _extract(
     encoder: Encoder, splits: dict[str, Split], inputs: dict[str, Any], folder: Path, progress: bool
 ) -> None:
     """Encode every split into `<folder>.partial`, resuming from its progress.json, then rename."""
-    from pipeline.encoder import MAX_PADDING, SMALL_BATCH_TOKENS, WINDOW, embed
+    from pipeline.encoding.encoder import MAX_PADDING, SMALL_BATCH_TOKENS, WINDOW, embed
 
     if encoder.config.engine == "ray":  # the same batches, run by a Ray Data actor pool
-        from pipeline.ray_engine import embed
+        from pipeline.scale.ray_engine import embed
 
     config = encoder.config
     if folder.exists():

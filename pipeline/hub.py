@@ -29,7 +29,7 @@ def _minilm() -> Path:
 
 
 def _mpnet() -> Path:
-    from pipeline.encoders import mpnet_dir
+    from pipeline.encoding.encoders import mpnet_dir
 
     return mpnet_dir()
 

@@ -3,8 +3,8 @@
     python pipeline/predict.py "a visually stunning rumination" "a sour little movie at its core"
     python pipeline/predict.py --file reviews.txt --json      # one text a line; - reads stdin
 
-A thin command over `pipeline.classifier.Classifier` (use that from code): the encoder, pooling,
-layer and max_length come from the classifier's model.json, so predictions use exactly the
+A thin command over `pipeline.serving.classifier.Classifier` (use that from code): the encoder,
+pooling, layer and max_length come from the classifier's model.json, so predictions use exactly the
 features it was trained on. Without --model, the most recently trained classifier
 under ./models is used.
 """
@@ -37,7 +37,7 @@ def latest_model(root: Path = MODELS_ROOT) -> Path:
 
 def predict(texts: list[str], model_dir: Path) -> list[dict]:
     """One result per text: label and probabilities, or an error for text that cannot be labeled."""
-    from pipeline.classifier import Classifier  # torch is imported only when needed
+    from pipeline.serving.classifier import Classifier  # torch is imported only when needed
 
     return Classifier.load(model_dir).results(texts, progress=len(texts) >= 1000)
 

@@ -164,7 +164,7 @@ def tiny_server(tiny_model) -> Iterator[str]:
     """
     import uvicorn
 
-    from pipeline.serve import Limits, create_app
+    from pipeline.serving.serve import Limits, create_app
 
     app = create_app(tiny_model, Limits(**TINY_LIMITS))
     sock = socket.create_server(("127.0.0.1", 0))

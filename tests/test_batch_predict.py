@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from conftest import NEGATIVE, POSITIVE, ROOT, run_cli
 
-import pipeline.batch_predict as bp
+import pipeline.scale.batch_predict as bp
 from pipeline import PipelineError
-from pipeline.classifier import Classifier
 from pipeline.predict import read_texts
+from pipeline.serving.classifier import Classifier
 
 
 def sentences(n: int) -> list[str]:
@@ -103,7 +103,7 @@ def test_a_finished_job_is_not_redone_and_a_changed_input_is(tiny_model, tmp_pat
 def start(tiny_model, path, output, cwd) -> subprocess.Popen:
     args = ["--model", str(tiny_model), "--input", str(path), "--output", str(output)]
     return subprocess.Popen(
-        [sys.executable, "-m", "pipeline.batch_predict", *args, "--chunk-rows", "100"],
+        [sys.executable, "-m", "pipeline.scale.batch_predict", *args, "--chunk-rows", "100"],
         cwd=cwd,
         env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)},
         stderr=subprocess.PIPE,
@@ -156,7 +156,7 @@ def test_sigkill_mid_run_then_rerun_redoes_no_finished_part(tiny_model, tmp_path
 def test_bad_input_is_one_line_and_exit_2(tiny_model, tmp_path, name, content, message):
     (tmp_path / name).write_bytes(content)
     args = ["--model", str(tiny_model), "--input", name, "--output", "out.parquet"]
-    result = run_cli("-m", "pipeline.batch_predict", *args, cwd=tmp_path)
+    result = run_cli("-m", "pipeline.scale.batch_predict", *args, cwd=tmp_path)
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: ")

@@ -3,10 +3,10 @@ import argparse
 import numpy as np
 import pytest
 
-from pipeline.bench import run
-from pipeline.bench_rates import matmul_rate, padding_ratio
-from pipeline.bench_report import markdown
-from pipeline.encoder import MAX_PADDING
+from pipeline.bench.extraction import run
+from pipeline.bench.markdown import markdown
+from pipeline.bench.rates import matmul_rate, padding_ratio
+from pipeline.encoding.encoder import MAX_PADDING
 
 
 def test_padding_ratio():
@@ -21,7 +21,7 @@ def test_matmul_rate_of_each_precision(precision):
 
 
 def test_quick_run_on_the_tiny_encoder(tiny_encoder, tiny_data, workdir, monkeypatch):
-    monkeypatch.setattr("pipeline.encoder.compile_model", lambda model: None)  # takes minutes
+    monkeypatch.setattr("pipeline.encoding.encoder.compile_model", lambda _: None)  # minutes
     missing = str(workdir / "no-such-encoder")
     args = argparse.Namespace(
         data=tiny_data,

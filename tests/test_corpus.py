@@ -5,8 +5,8 @@ import pytest
 from conftest import NEGATIVE, POSITIVE, run_cli
 
 from pipeline import PipelineError
-from pipeline.corpus import CONNECTORS, write_corpus
-from pipeline.data import read_split
+from pipeline.data.splits import read_split
+from pipeline.scale.corpus import CONNECTORS, write_corpus
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def test_bad_arguments_are_one_line_errors(source, tmp_path):
     with pytest.raises(PipelineError, match="at least 1"):
         write_corpus(tmp_path / "c.txt", 0, 0, source)
     result = run_cli(
-        "-m", "pipeline.corpus", "--n", "5", "--output", "c.txt", "--source", "nope.tsv",
+        "-m", "pipeline.scale.corpus", "--n", "5", "--output", "c.txt", "--source", "nope.tsv",
         cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 2

@@ -8,8 +8,8 @@ from conftest import NEGATIVE, POSITIVE, write_tsv
 
 from pipeline import PipelineError
 from pipeline.config import DataConfig
-from pipeline.data import content_hash, load_splits, read_split
-from pipeline.tables import find_split_file
+from pipeline.data.splits import content_hash, load_splits, read_split
+from pipeline.data.tables import find_split_file
 
 
 def test_glue_tsv_with_header(tmp_path):

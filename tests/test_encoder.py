@@ -4,7 +4,7 @@ import torch
 
 from pipeline import PipelineError
 from pipeline.config import Config, EncoderConfig
-from pipeline.encoder import embed, load_encoder, token_budget_batches
+from pipeline.encoding.encoder import embed, load_encoder, token_budget_batches
 from pipeline.features import features_dir, fingerprint_inputs
 
 SHORT = "fine ."
@@ -125,7 +125,7 @@ def test_a_list_of_layers_concatenates_their_vectors(load):
 @pytest.fixture
 def eager(monkeypatch):
     """int8 without its compile (the same quantized layers; compiling takes a minute or more)."""
-    monkeypatch.setattr("pipeline.encoder.compile_model", lambda model: None)
+    monkeypatch.setattr("pipeline.encoding.encoder.compile_model", lambda model: None)
 
 
 def test_int8_is_close_to_fp32(load, eager):

@@ -1,4 +1,4 @@
-"""pipeline.encoders: assembling an encoder from a split zip, on a tiny fake one (no network)."""
+"""pipeline.encoding.encoders: an encoder assembled from a split zip (a tiny fake, no network)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import PipelineError, encoders
+from pipeline import PipelineError
+from pipeline.encoding import encoders
 from pipeline.hub import encoder_dir
 
 CONFIG = b'{"model_type": "fake"}'

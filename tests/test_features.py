@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
-from pipeline import PipelineError, encoder
+from pipeline import PipelineError
 from pipeline.config import load_config
+from pipeline.encoding import encoder
 from pipeline.features import build_features, load_arrays, load_features
 
 
@@ -100,13 +101,13 @@ def test_very_long_sentences_are_truncated_and_counted(tiny_config, tiny_data, w
 
 
 def test_a_large_file_on_disk_in_windows_gives_the_same_arrays(tiny_config, workdir, monkeypatch):
-    from pipeline import data, tables
+    from pipeline.data import splits, tables
 
     config = load_config(tiny_config)
     whole = build_features(config, progress=False)
     monkeypatch.setattr(tables, "CHUNK_ROWS", 8)  # the train file is "large": texts on disk
     monkeypatch.setattr(encoder, "WINDOW", 16)  # and is encoded in three windows
-    assert type(data.load_splits(config.data)["train"].texts).__name__ == "SpooledTexts"
+    assert type(splits.load_splits(config.data)["train"].texts).__name__ == "SpooledTexts"
     windowed = build_features(config, root=workdir / "windowed", progress=False)
     assert windowed.name == whole.name  # the same data fingerprint
     for role in ("train", "eval"):

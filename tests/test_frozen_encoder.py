@@ -10,11 +10,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 
-from pipeline import PipelineError, frozen_encoder
+from pipeline import PipelineError
 from pipeline.config import load_config
-from pipeline.data import load_splits
+from pipeline.data.splits import load_splits
 from pipeline.features import build_features, load_arrays, load_features
-from pipeline.frozen_encoder import FrozenEncoder
+from pipeline.serving import frozen_encoder
+from pipeline.serving.frozen_encoder import FrozenEncoder
 
 TEXTS = POSITIVE + NEGATIVE
 LABELS = [1] * len(POSITIVE) + [0] * len(NEGATIVE)

@@ -6,7 +6,7 @@ import pytest
 from conftest import ROOT, run_cli
 
 from pipeline.config import load_config
-from pipeline.data import load_splits
+from pipeline.data.splits import load_splits
 from pipeline.evaluate import evaluate
 from pipeline.features import build_features, load_arrays, load_features
 from pipeline.predict import predict

@@ -29,7 +29,7 @@ LABELER_TITLE = b"ray::_Labeler"
 def local_ray():
     """One quiet local Ray for this module's tests (skips when Ray is not installed)."""
     ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[scale]'")
-    from pipeline import ray_engine
+    from pipeline.scale import ray_engine
 
     ray_engine.connect()
     yield ray.get_runtime_context().gcs_address
@@ -72,7 +72,7 @@ def test_unknown_engine_is_a_clear_error(tiny_config):
 
 
 def test_without_ray_the_error_names_the_extra(monkeypatch):
-    from pipeline import ray_engine
+    from pipeline.scale import ray_engine
 
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(PipelineError, match=r"pip install -e '\.\[scale\]'"):
@@ -99,8 +99,9 @@ def test_ray_writes_the_folder_the_local_engine_writes(tiny_config, workdir, loc
 def test_a_killed_worker_changes_nothing(tiny_encoder, local_ray):
     """SIGKILL the encoder actor while it holds unfinished batches: Ray starts it again and
     runs them again, and the vectors equal those of an uninterrupted local run."""
-    from pipeline import encoder, ray_engine
     from pipeline.config import EncoderConfig
+    from pipeline.encoding import encoder
+    from pipeline.scale import ray_engine
 
     tiny = encoder.load_encoder(
         EncoderConfig(name=str(tiny_encoder), pooling="mean", max_length=32, batch_tokens=32)
@@ -163,7 +164,7 @@ def test_a_killed_driver_resumes_from_its_finished_batches(
 
 
 def test_batch_predict_on_ray_labels_as_the_local_engine(tiny_model, workdir, local_ray):
-    from pipeline.batch_predict import batch_predict
+    from pipeline.scale.batch_predict import batch_predict
 
     texts = workdir / "texts.txt"
     texts.write_text("\n".join(["a good film", "", "dull and tedious", "i loved it"] * 5) + "\n")
@@ -174,8 +175,8 @@ def test_batch_predict_on_ray_labels_as_the_local_engine(tiny_model, workdir, lo
 
 def test_a_killed_labeler_changes_no_label(tiny_model, workdir, local_ray):
     """SIGKILL the Classifier actor with chunks in flight: the same tables, in input order."""
-    from pipeline import ray_engine
-    from pipeline.batch_predict import Chunk, predict_parts_local
+    from pipeline.scale import ray_engine
+    from pipeline.scale.batch_predict import Chunk, predict_parts_local
 
     chunks = [
         Chunk(i, 4 * i, [f"a good film {i}", "", "i hated it", "fun"], None) for i in range(8)

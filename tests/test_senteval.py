@@ -5,7 +5,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from pipeline import senteval
+from pipeline.studies import senteval
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from conftest import NEGATIVE, POSITIVE, TINY_LIMITS
 
-from pipeline import classifier
-from pipeline.classifier import Classifier
-from pipeline.serve import Limits
-from pipeline.serve_bench import Case, bad_requests, hang_up, mixed, send
+from pipeline.bench.serving import Case, bad_requests, hang_up, mixed, send
+from pipeline.serving import classifier
+from pipeline.serving.classifier import Classifier
+from pipeline.serving.serve import Limits
 
 
 def predict(base: str, texts: list[str]) -> tuple[int, dict]:

@@ -4,8 +4,8 @@ import numpy as np
 import torch
 
 from pipeline.config import EncoderConfig, load_config
-from pipeline.encoder import load_encoder
-from pipeline.study import attention_pair, study, variants, word_mask
+from pipeline.encoding.encoder import load_encoder
+from pipeline.studies.study import attention_pair, study, variants, word_mask
 
 CLS, W1, W2, W3, SEP = range(5)
 

@@ -8,7 +8,7 @@ from conftest import ROOT, write_tsv
 
 from pipeline import PipelineError
 from pipeline.config import load_config
-from pipeline.suite import find_tasks, run_suite
+from pipeline.studies.suite import find_tasks, run_suite
 
 TASKS = ROOT / "configs" / "suite"
 

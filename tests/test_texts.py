@@ -2,11 +2,11 @@ import pickle
 
 import pytest
 
-from pipeline.texts import SpooledTexts
+from pipeline.data.texts import SpooledTexts
 
 
 def test_behaves_like_the_list_it_holds(monkeypatch):
-    from pipeline import texts as module
+    from pipeline.data import texts as module
 
     monkeypatch.setattr(module, "BLOCK", 3)  # iterate in several reads
     words = ["é", "", "a longer sentence", "😀 emoji", "x" * 10_000, "last"]

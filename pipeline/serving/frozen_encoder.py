@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from pipeline.config import EncoderConfig, load_config, to_dict
-from pipeline.encoder import Encoder, embed, load_encoder
+from pipeline.encoding.encoder import Encoder, embed, load_encoder
 
 _LOADED: dict[str, Encoder] = {}
 _LOCK = threading.Lock()

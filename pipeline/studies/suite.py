@@ -1,14 +1,14 @@
 """SentEval's classification table for one encoder config: every task folder found under DATA.
 
     make suite CONFIG=configs/sst2-minilm.yaml DATA=../shared/data/suite
-    python -m pipeline.suite --config configs/sst2-minilm.yaml --data ../shared/data/suite
+    python -m pipeline.studies.suite --config configs/sst2-minilm.yaml --data ../shared/data/suite
 
 A task is a small config in ``configs/suite/`` (its data section: class names, protocol, hub
 source). It runs when its folder, ``DATA/<task>`` or the ``data.dir`` its config names (relative
 to DATA), has a train file; local task files have ``sentence`` and ``label`` columns. The encoder
 section comes from CONFIG. Features are built and cached as ``make features`` does (a rerun is a
-cache hit), then each task is scored twice: with SentEval's protocol (`pipeline.senteval`, the
-numbers of the published table) and with the pipeline's own (C by cross-validation on train over
+cache hit), then each task is scored twice: with SentEval's protocol (`pipeline.studies.senteval`,
+the numbers of the published table) and with the pipeline's own (C by cross-validation on train over
 ``train.cs``, ``train.max_iter`` iterations, as ``make train evaluate`` would). Writes
 ``reports/suite/<run>.json`` and ``.md``, and ``reports/suite/index.md`` with a row per run.
 """
@@ -23,13 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import PipelineError, cli, senteval
+from pipeline import PipelineError, cli
 from pipeline.config import Config, DataConfig, load_config
-from pipeline.data import load_splits
+from pipeline.data.splits import load_splits
+from pipeline.data.tables import find_split_file
 from pipeline.evaluate import REPORTS_ROOT, out_of_fold_proba
 from pipeline.features import FEATURES_ROOT, build_features, load_arrays
 from pipeline.io import read_json, write_json, write_text
-from pipeline.tables import find_split_file
+from pipeline.studies import senteval
 from pipeline.train import logistic_regression_cv
 
 log = logging.getLogger(__name__)

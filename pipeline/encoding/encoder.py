@@ -20,8 +20,8 @@ from transformers.utils import logging as transformers_logging
 
 from pipeline import PipelineError
 from pipeline.config import EncoderConfig
+from pipeline.encoding.kernels import compile_model, quantize_int8
 from pipeline.hub import encoder_dir
-from pipeline.kernels import compile_model, quantize_int8
 
 WINDOW = 65_536  # sentences sorted and batched together by `embed`
 MAX_PADDING = 0.25  # at most this share of a batch's tokens may be padding
@@ -124,7 +124,7 @@ def embed(
     `skip_batches` leaves the first batches (already in `out`) alone, and `on_batch(done,
     planned)` is called after each batch with the number of batches cut so far (done == planned
     at the end of each window, and after the last batch). `run_window` runs a window's batches
-    (default: `run_batches`, in this process; `pipeline.ray_engine` passes a Ray one).
+    (default: `run_batches`, in this process; `pipeline.scale.ray_engine` passes a Ray one).
     """
     run_window = run_window or run_batches
     if out is None:

@@ -1,15 +1,15 @@
 """Measure the HTTP service: latency, throughput under load against the offline path, bad requests.
 
-    python -m pipeline.serve_bench --model models/alammar-2000-minilm \\
+    python -m pipeline.bench.serving --model models/alammar-2000-minilm \\
         --data ../shared/data/sst2-glue/dev.tsv --seconds 60 --clients 32
 
-In one session, on the same sentences (of --data) and the same encoder: 1. offline, `embed` over
-all of them in this process (the features stage's path); 2. `python -m pipeline.serve` on a free
+In one session, on the same sentences (of --data) and the same encoder: 1. offline, `embed` over all
+of them in this process (the features stage's path); 2. `python -m pipeline.serving.serve` on a free
 port of 127.0.0.1 (loopback only): latency of one-sentence requests one after another; 3. load:
 --clients clients posting --per-request sentences a request until --seconds or --requests are up:
-texts/s, p50/p99, errors, the server's RSS before and after, the CPU other processes took;
-4. the bad-request battery, then all of it at once with good requests; 5. offline again, after
-the server stopped (the ratio uses the mean of both). Prints Markdown tables (docs/serving.md).
+texts/s, p50/p99, errors, the server's RSS before and after, the CPU other processes took; 4. the
+bad-request battery, then all of it at once with good requests; 5. offline again, after the server
+stopped (the ratio uses the mean of both). Prints Markdown tables (docs/serving.md).
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import PipelineError, cli
-from pipeline.data import read_split
-from pipeline.serve import Limits
+from pipeline.data.splits import read_split
+from pipeline.serving.serve import Limits
 
 JSON = "application/json"
 
@@ -185,8 +185,8 @@ def rss_mib(pid: int) -> dict[str, float]:
 def offline(classifier_dir: Path, texts: list[str], chunk: int) -> dict[str, float]:
     """Texts/s of `embed` with the classifier's encoder: over all `texts` in one call, and in
     calls of `chunk` texts (the most that `chunk` one-sentence clients can get), warmed up first."""
-    from pipeline.classifier import Classifier
-    from pipeline.encoder import embed
+    from pipeline.encoding.encoder import embed
+    from pipeline.serving.classifier import Classifier
 
     encoder = Classifier.load(classifier_dir).encoder
     embed(encoder, texts[:64], progress=False)
@@ -200,12 +200,12 @@ def offline(classifier_dir: Path, texts: list[str], chunk: int) -> dict[str, flo
 
 
 def start_server(model: Path, window_ms: float) -> tuple[subprocess.Popen, str]:
-    """`python -m pipeline.serve` on a free loopback port, once /health answers."""
+    """`python -m pipeline.serving.serve` on a free loopback port, once /health answers."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "pipeline.serve", "--model", str(model), "--port", str(port)]
-    server = subprocess.Popen([*command, "--batch-window-ms", str(window_ms)])
+    command = [sys.executable, "-m", "pipeline.serving.serve", "--model", str(model)]
+    server = subprocess.Popen([*command, "--port", str(port), "--batch-window-ms", str(window_ms)])
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):
         if server.poll() is not None:

@@ -15,7 +15,7 @@ token's trend vector is log(last-layer vector / layer-0 vector), elementwise, wi
 ratios) set to 0; the sentence vector is anchor + partner. The control is the plain mean of the
 anchor's and partner's last-layer vectors.
 
-    python -m pipeline.study --config configs/sst2-minilm.yaml --data ../shared/data/sst2-glue
+    make study CONFIG=configs/sst2-minilm.yaml DATA=../shared/data/sst2-glue
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from tqdm.auto import tqdm
 
 from pipeline import cli, plots
 from pipeline.config import Config
-from pipeline.data import load_splits
-from pipeline.encoder import Encoder, load_encoder, pad, token_budget_batches, tokenize
+from pipeline.data.splits import load_splits
+from pipeline.encoding.encoder import Encoder, load_encoder, pad, token_budget_batches, tokenize
 from pipeline.io import atomic_path, write_json, write_text
 from pipeline.train import logistic_regression_cv
 

@@ -34,8 +34,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from pipeline import cli
-from pipeline.classifier import Classifier
 from pipeline.predict import latest_model
+from pipeline.serving.classifier import Classifier
 
 PAGE = Path(__file__).parent / "static" / "index.html"
 ERRORS = {  # the 4xx answers of POST /predict, for the API docs

@@ -1,7 +1,7 @@
 """The splits of a run, from the Hugging Face hub or a local folder, with one set of class names.
 
-The files themselves are read by `pipeline.tables`; here the splits a protocol needs are chosen,
-their labels mapped to class ids 0..K-1, and the data fingerprinted by a content hash.
+The files themselves are read by `pipeline.data.tables`; here the splits a protocol needs are
+chosen, their labels mapped to class ids 0..K-1, and the data fingerprinted by a content hash.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ import numpy as np
 
 from pipeline import PipelineError
 from pipeline.config import DataConfig
-from pipeline.hub import OFFLINE_HINT, hub_offline
-from pipeline.tables import (
+from pipeline.data.tables import (
     BINARY_NAMES,
     Split,
     Table,
@@ -27,6 +26,7 @@ from pipeline.tables import (
     read_table,
     table_from_frame,
 )
+from pipeline.hub import OFFLINE_HINT, hub_offline
 
 log = logging.getLogger(__name__)
 

@@ -2,18 +2,18 @@
 
 In one run, per encoder (MiniLM, then the BERT-base-sized MPNet if `make encoders` installed it),
 on the same texts (the first N phrases of GLUE SST-2 train; MPNet on a quarter of them):
-1. ours: `pipeline.encoder.embed` (token-length sort, token-budget batches) in fp32, bf16 and int8
-   (torchao dynamic int8, compiled: its first run, the compile, is reported apart);
+1. ours: `pipeline.encoding.encoder.embed` (token-length sort, token-budget batches) in fp32,
+   bf16 and int8 (torchao dynamic int8, compiled: its first run, the compile, is reported apart);
 2. sentence-transformers `encode()` on the same model folder, batch size tuned over a small grid;
 3. the blog's way (first encoder only): pad every sentence to the longest, fixed chunks of 2,000;
 4. the machine: matmul rate on the encoder's own linear shapes, fp32, bf16 and int8
-   (pipeline/bench_rates.py).
+   (pipeline/bench/rates.py).
 Each way is warmed up, then timed `--repeats` times (median and spread). The full mode also
 measures peak RSS of the features stage at 10k and 67k sentences and the wall time of
 `predict.py`; `--glue-features` adds the wall time of a cold features stage on all of GLUE SST-2
 train + dev per encoder and precision (long: MPNet fp32 alone is ~15 min on 2 cores).
 
-    python -m pipeline.bench [--quick] [--glue-features] [--data ../shared/data/sst2-glue]
+    python -m pipeline.bench.extraction [--quick] [--glue-features] [--data DIR]
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ import numpy as np
 import torch
 
 from pipeline import PipelineError, cli
-from pipeline.bench_rates import (
+from pipeline.bench.markdown import markdown
+from pipeline.bench.rates import (
     RATE_PRECISIONS,
     flops_per_sentence,
     linear_shapes,
@@ -40,12 +41,18 @@ from pipeline.bench_rates import (
     padding_ratio,
     timed,
 )
-from pipeline.bench_report import markdown
 from pipeline.config import EncoderConfig
-from pipeline.data import read_split
-from pipeline.encoder import Encoder, embed, load_encoder, pad, token_budget_batches, tokenize
+from pipeline.data.splits import read_split
+from pipeline.data.tables import find_split_file
+from pipeline.encoding.encoder import (
+    Encoder,
+    embed,
+    load_encoder,
+    pad,
+    token_budget_batches,
+    tokenize,
+)
 from pipeline.io import write_json, write_text
-from pipeline.tables import find_split_file
 
 BLOG_CHUNK = 2000
 ST_BATCH_SIZES = (32, 64, 128, 256)

@@ -21,8 +21,8 @@ import pandas as pd
 
 from pipeline import PipelineError
 from pipeline.config import DataConfig
+from pipeline.data.texts import SpooledTexts
 from pipeline.io import decode_utf8
-from pipeline.texts import SpooledTexts
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from pipeline import PipelineError
 from pipeline.config import EncoderConfig
-from pipeline.encoder import Encoder, embed, load_encoder
+from pipeline.encoding.encoder import Encoder, embed, load_encoder
 from pipeline.hub import encoder_dir, weights_hash
 from pipeline.probe import LinearProbe, load_probe
 

@@ -5,7 +5,7 @@ joined by " , " or " and "; its label is that label. The same source, seed and N
 file byte for byte (a smaller N is a prefix of a larger one), and the file is written in chunks,
 so memory does not grow with N.
 
-    python -m pipeline.corpus --n 1000000 --seed 0 --output data/corpus/synthetic-1m.tsv
+    python -m pipeline.scale.corpus --n 1000000 --seed 0 --output data/corpus/synthetic-1m.tsv
 
 The suffix picks the format: .tsv (``sentence<TAB>label`` with a header, a features data file),
 .txt (one sentence a line, as predict.py --file and batch_predict read), .jsonl and .parquet
@@ -24,10 +24,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from pipeline import PipelineError, cli
-from pipeline.data import read_split
+from pipeline.data.splits import read_split
 from pipeline.io import atomic_path, sha256_file, write_json
 
-DEFAULT_SOURCE = Path(__file__).resolve().parents[2] / "shared/data/sst2-glue/train.tsv"
+DEFAULT_SOURCE = Path(__file__).resolve().parents[3] / "shared/data/sst2-glue/train.tsv"
 FORMATS = (".tsv", ".txt", ".jsonl", ".parquet")
 CONNECTORS = (" , ", " and ")
 PAIR_RATE = 0.2
@@ -83,7 +83,7 @@ def write_corpus(output: Path, n: int, seed: int, source: Path = DEFAULT_SOURCE)
     write_json(
         output.with_name(output.name + ".json"),
         {
-            "made_by": "python -m pipeline.corpus",
+            "made_by": "python -m pipeline.scale.corpus",
             "n": n,
             "seed": seed,
             "source": str(source),

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.encoder import Encoder
+from pipeline.encoding.encoder import Encoder
 
 RATE_PRECISIONS = ("fp32", "bf16", "int8")
 

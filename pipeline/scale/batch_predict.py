@@ -1,6 +1,6 @@
 """Label a large file with a trained classifier: streamed, in input order, resumable.
 
-    python -m pipeline.batch_predict --model models/alammar-2000-minilm \\
+    python -m pipeline.scale.batch_predict --model models/alammar-2000-minilm \\
         --input data/corpus/synthetic-1000000.txt --output predictions.parquet
 
 Input (by suffix): .txt, one text a line (as predict.py --file); .jsonl, a JSON object a line
@@ -39,12 +39,12 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from pipeline import PipelineError, cli
+from pipeline.data.tables import TEXT_COLUMNS
 from pipeline.io import atomic_path, read_json, sha256_file, write_json
 from pipeline.predict import latest_model
-from pipeline.tables import TEXT_COLUMNS
 
 if TYPE_CHECKING:
-    from pipeline.classifier import Classifier
+    from pipeline.serving.classifier import Classifier
 
 FORMATS = (".txt", ".jsonl", ".parquet")
 ENGINES = ("local", "ray")
@@ -167,7 +167,7 @@ def batch_predict(
             bar.update(len(chunk.texts))
 
         if engine == "ray":
-            from pipeline.ray_engine import predict_parts  # Ray is an optional extra
+            from pipeline.scale.ray_engine import predict_parts  # Ray is an optional extra
         else:
             predict_parts = predict_parts_local
         predict_parts(model_dir, pending, write)
@@ -179,7 +179,7 @@ def predict_parts_local(
     model_dir: Path, chunks: Iterable[Chunk], write: Callable[[Chunk, pa.Table], None]
 ) -> None:
     """The local engine: load the classifier once, then `write(chunk, label_chunk(...))` each."""
-    from pipeline.classifier import Classifier  # torch is imported only when needed
+    from pipeline.serving.classifier import Classifier  # torch is imported only when needed
 
     classifier = Classifier.load(model_dir)
     for chunk in chunks:

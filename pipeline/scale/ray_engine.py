@@ -1,10 +1,11 @@
 """The Ray engine: features (`encoder.engine=ray`) and `batch_predict --engine ray` on Ray.
 
-The driver tokenizes and cuts the batches exactly as the local path does (`pipeline.encoder`,
-a window at a time), puts a window's token ids and batches into Ray's object store once, and
-sends only batch numbers through `map_batches`. Each actor loads the encoder once and runs `pad`
-and `_forward` on its batches; the driver writes the vectors back at their input positions, in
-batch order, so the output and its resume points are those of `pipeline.encoder.embed`.
+The driver tokenizes and cuts the batches exactly as the local path does
+(`pipeline.encoding.encoder`, a window at a time), puts a window's token ids and batches into Ray's
+object store once, and sends only batch numbers through `map_batches`. Each actor loads the encoder
+once and runs `pad` and `_forward` on its batches; the driver writes the vectors back at their input
+positions, in batch order, so the output and its resume points are those of
+`pipeline.encoding.encoder.embed`.
 Batch prediction streams its chunks to Ray actors that each hold one Classifier (`predict_parts`).
 
 Ray comes from the optional extra: `pip install -e '.[scale]'`. With RAY_ADDRESS set the engine
@@ -25,10 +26,10 @@ import pyarrow as pa
 import torch
 
 from pipeline import PipelineError
-from pipeline.batch_predict import Chunk, label_chunk
 from pipeline.config import EncoderConfig
-from pipeline.encoder import Encoder, _autocast, _forward, load_encoder, pad
-from pipeline.encoder import embed as encoder_embed
+from pipeline.encoding.encoder import Encoder, _autocast, _forward, load_encoder, pad
+from pipeline.encoding.encoder import embed as encoder_embed
+from pipeline.scale.batch_predict import Chunk, label_chunk
 
 
 def connect() -> None:
@@ -53,7 +54,7 @@ def embed(
     skip_batches: int = 0,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, int]:
-    """`pipeline.encoder.embed` with each window's batches run by a Ray Data actor pool.
+    """`pipeline.encoding.encoder.embed` with each window's batches run by a Ray Data actor pool.
 
     The same windows, batches, output and resume points as the local path; see `_run_window`.
     """
@@ -132,7 +133,7 @@ class _Labeler:
     """A Ray actor that loads one Classifier and labels chunks of texts with it."""
 
     def __init__(self, model_dir: Path, threads: int | None) -> None:
-        from pipeline.classifier import Classifier
+        from pipeline.serving.classifier import Classifier
 
         if threads:
             torch.set_num_threads(threads)

@@ -1,0 +1,1 @@
+"""Benchmarks: feature extraction against the machine (make bench), the HTTP service under load."""

@@ -1,0 +1,1 @@
+"""Past one machine: the Ray Data engine, batch prediction of large files, a synthetic corpus."""

@@ -1,0 +1,1 @@
+"""A trained classifier in use: the Python API, the scikit-learn transformer, the HTTP service."""
