@@ -43,6 +43,12 @@ NEGATIVE = [
 ]
 
 
+def sentences(n: int) -> list[str]:
+    """`n` distinct short sentences made of the positive and negative words."""
+    words = POSITIVE + NEGATIVE
+    return [f"{words[i % 20]} {words[(i * 7) % 20]} {i}" for i in range(n)]
+
+
 def write_tsv(path: Path, rows: list[tuple[str, int]], header: bool = True) -> Path:
     """Write GLUE-style (header) or headerless `sentence<TAB>label` rows."""
     lines = (["sentence\tlabel"] if header else []) + [f"{s}\t{y}" for s, y in rows]

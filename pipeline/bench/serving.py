@@ -106,6 +106,13 @@ def send(base: str, request: Case) -> tuple[int, Any]:
         conn.close()
 
 
+def health(base: str) -> dict[str, int]:
+    """How many batches and texts the server has labeled so far (GET /health)."""
+    with urllib.request.urlopen(f"{base}/health", timeout=10) as answer:
+        counts = json.load(answer)
+    return {key: counts[key] for key in ("batches", "texts")}
+
+
 def hang_up(base: str) -> None:
     """A client that announces a body, sends part of it and goes away."""
     conn = connect(base)
@@ -199,13 +206,14 @@ def offline(classifier_dir: Path, texts: list[str], chunk: int) -> dict[str, flo
     return rates
 
 
-def start_server(model: Path, window_ms: float) -> tuple[subprocess.Popen, str]:
-    """`python -m pipeline.serving.serve` on a free loopback port, once /health answers."""
+def start_server(model: Path, options: list[str]) -> tuple[subprocess.Popen, str]:
+    """`python -m pipeline.serving.serve` with `options` on a free loopback port, once /health
+    answers."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     command = [sys.executable, "-m", "pipeline.serving.serve", "--model", str(model)]
-    server = subprocess.Popen([*command, "--port", str(port), "--batch-window-ms", str(window_ms)])
+    server = subprocess.Popen([*command, "--port", str(port), *options])
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):
         if server.poll() is not None:
@@ -234,17 +242,30 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "texts": len(texts),
         "offline_before": offline(args.model, texts, args.clients),
     }
-    server, base = start_server(args.model, args.batch_window_ms)
+    options = ["--batch-window-ms", str(args.batch_window_ms)]
+    if args.threads:
+        options += ["--threads", str(args.threads)]
+    server, base = start_server(args.model, options)
     try:
         post(connect(base), texts[:8])
         results["latency"] = latency(base, texts, args.latency_requests)
         results["rss_start"] = rss_mib(server.pid)
-        ours = (os.getpid(), server.pid)
-        used = [cpu_s(), *map(cpu_s, ours)]
+        processes = {"machine": None, "clients": os.getpid(), "server": server.pid}
+        before = {name: cpu_s(pid) for name, pid in processes.items()}
+        labeled = health(base)
         run = load(base, texts, args.clients, args.seconds, args.requests, args.per_request)
-        others = cpu_s() - sum(map(cpu_s, ours)) - used[0] + sum(used[1:])
-        results["load"] = {**run, "others_cores": others / run["seconds"]}
+        cores = {
+            name: (cpu_s(pid) - before[name]) / run["seconds"] for name, pid in processes.items()
+        }
+        others = cores["machine"] - cores["clients"] - cores["server"]
+        results["load"] = {
+            **run,
+            **{f"{n}_cores": c for n, c in cores.items()},
+            "others_cores": others,
+        }
         results["rss_end"] = rss_mib(server.pid)
+        labeled = {key: value - labeled[key] for key, value in health(base).items()}
+        results["load"]["texts_a_batch"] = labeled["texts"] / max(labeled["batches"], 1)
         cases = bad_requests(Limits())
         results["battery"] = [(case.name, case.status, send(base, case)[0]) for case in cases]
         hang_up(base)
@@ -270,13 +291,15 @@ def report(r: dict[str, Any]) -> str:
         f"| warm server | {lat['requests']} | {lat['p50_ms']:.1f} ms | {lat['p99_ms']:.1f} ms |",
         "",
         "| clients x sentences a request | seconds | requests | errors | texts/s | p50 | p99 "
-        "| RSS start | RSS end | peak RSS | others' CPU |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| texts a batch | RSS start | RSS end | peak RSS | CPU: server, clients, others |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
         f"| {run['clients']} x {run['per_request']} | {run['seconds']:.1f} | {run['requests']} "
         f"| {run['errors']} | {run['texts_per_s']:.1f} | {run['p50_ms']:.0f} ms "
-        f"| {run['p99_ms']:.0f} ms | {r['rss_start']['VmRSS']:.0f} MiB "
+        f"| {run['p99_ms']:.0f} ms | {run['texts_a_batch']:.1f} "
+        f"| {r['rss_start']['VmRSS']:.0f} MiB "
         f"| {r['rss_end']['VmRSS']:.0f} MiB | {r['rss_end']['VmHWM']:.0f} MiB "
-        f"| {run['others_cores']:.2f} cores |",
+        f"| {run['server_cores']:.2f}, {run['clients_cores']:.2f}, "
+        f"{run['others_cores']:.2f} cores |",
         "",
         f"Offline `embed` over the same sentences: {before['all']:.1f} texts/s before the server "
         f"started, {after['all']:.1f} after it stopped (mean {offline_mean:.1f}); under load / "
@@ -308,6 +331,7 @@ def main() -> None:
     parser.add_argument(
         "--batch-window-ms", type=float, default=Limits.batch_window_s * 1000, help="(as serve)"
     )
+    parser.add_argument("--threads", type=int, help="the server's torch threads (as serve)")
     print(report(measure(parser.parse_args())))
 
 

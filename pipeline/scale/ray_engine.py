@@ -29,7 +29,8 @@ from pipeline import PipelineError
 from pipeline.config import EncoderConfig
 from pipeline.encoding.encoder import Encoder, _autocast, _forward, load_encoder, pad
 from pipeline.encoding.encoder import embed as encoder_embed
-from pipeline.scale.batch_predict import Chunk, label_chunk
+from pipeline.scale.batch_predict import label_chunk
+from pipeline.scale.inputs import Chunk
 
 
 def connect() -> None:
