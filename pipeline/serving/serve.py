@@ -6,10 +6,11 @@
 
 POST /predict labels {"texts": [...]}; GET / is the page, /health and /model (the model.json)
 describe the server, /docs and /openapi.json the API. Requests that arrive together are labeled
-together: the first opens a short window, every request queued by its end joins it, and the
-texts of all of them go through one `Classifier.results` call, where `embed` cuts them into
-its token-budget batches. A request a client got wrong gets a 4xx answer {"error": "..."};
-anything else a 500 with no details; the server goes on serving either way.
+together: the first opens a batch, which stays open while more keep arriving (until a short
+window passes with none), and the texts of all of them go through one `Classifier.results` call,
+where `embed` cuts them into its token-budget batches. A request a client got wrong gets a 4xx
+answer {"error": "..."}; anything else a 500 with no details; the server goes on serving either
+way.
 """
 
 from __future__ import annotations
@@ -291,7 +292,7 @@ def main() -> None:
         "--batch-window-ms",
         type=float,
         default=Limits.batch_window_s * 1000,
-        help="how long a request waits for others to batch with (%(default)g ms)",
+        help="a batch closes once this passes with no new request (%(default)g ms)",
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
