@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from conftest import NEGATIVE, POSITIVE, TINY_LIMITS
 
-from pipeline.bench.serving import Case, bad_requests, hang_up, mixed, send
+from pipeline.bench.battery import Case, bad_requests, hang_up, mixed, send
 from pipeline.serving import classifier
 from pipeline.serving.classifier import Classifier
 from pipeline.serving.serve import Limits, MicroBatcher
