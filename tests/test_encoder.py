@@ -152,3 +152,18 @@ def test_int8_on_a_gpu_is_a_clear_error(load, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     with pytest.raises(PipelineError, match="int8 runs on the CPU only"):
         load(precision="int8", device="cuda")
+
+
+@pytest.mark.parametrize(
+    ("precision", "check"), [("bf16", "_is_avx512_bf16_supported"), ("int8", "_is_vnni_supported")]
+)
+def test_a_precision_this_cpu_runs_slowly_is_warned_about(
+    load, eager, monkeypatch, caplog, precision, check
+):
+    for supported in (False, True):
+        monkeypatch.setattr(torch.cpu, check, lambda supported=supported: supported)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+        caplog.clear()
+        load(precision=precision)
+        warned = [r for r in caplog.records if "runs several times slower than fp32" in r.message]
+        assert bool(warned) is not supported

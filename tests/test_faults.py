@@ -25,7 +25,12 @@ def default_sigint() -> None:
 
 
 def start_features(config: Path, cwd: Path) -> subprocess.Popen:
-    env = {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    env = {
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(ROOT),
+        "PATH": "/usr/bin:/bin",
+        "OMP_NUM_THREADS": "1",
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "pipeline.features", "--config", str(config)],
         cwd=cwd,

@@ -20,7 +20,7 @@ from transformers.utils import logging as transformers_logging
 
 from pipeline import PipelineError
 from pipeline.config import EncoderConfig
-from pipeline.encoding.kernels import compile_model, quantize_int8
+from pipeline.encoding.kernels import compile_model, quantize_int8, warn_if_slow_on_this_cpu
 from pipeline.hub import encoder_dir
 
 WINDOW = 65_536  # sentences sorted and batched together by `embed`
@@ -66,6 +66,8 @@ def load_encoder(
             "encoder.precision=int8 runs on the CPU only (encoder.device=cpu); use bf16 or fp16 "
             "on a GPU"
         )
+    if device.type == "cpu":
+        warn_if_slow_on_this_cpu(config.precision)
     transformers_logging.disable_progress_bar()  # a bar per weight file is noise here
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
