@@ -13,10 +13,6 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in the tests may wait on the hub
-# one torch thread, here and in the commands tests start: the tiny encoder gains nothing from a
-# second, and two OpenMP threads stall whenever another process takes a core (the fault tests'
-# runs went past their 300 s while a features run held the machine)
-os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -2,6 +2,7 @@
 
 import errno
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -24,13 +25,17 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread(monkeypatch):
+    """The runs these tests start use one torch thread: the tiny encoder gains nothing from two,
+    and two OpenMP threads stall whenever another process takes a core (a killed-and-resumed run
+    went past its 300 s while a features run held the machine)."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
 def start_features(config: Path, cwd: Path) -> subprocess.Popen:
-    env = {
-        "HF_HUB_OFFLINE": "1",
-        "PYTHONPATH": str(ROOT),
-        "PATH": "/usr/bin:/bin",
-        "OMP_NUM_THREADS": "1",
-    }
+    env = {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    env["OMP_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"]
     return subprocess.Popen(
         [sys.executable, "-m", "pipeline.features", "--config", str(config)],
         cwd=cwd,
