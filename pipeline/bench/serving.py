@@ -22,7 +22,6 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -130,7 +129,7 @@ def start_server(model: Path, options: list[str]) -> tuple[subprocess.Popen, str
         if server.poll() is not None:
             raise PipelineError(f"the server stopped with exit code {server.returncode}")
         try:
-            urllib.request.urlopen(f"{base}/health", timeout=5).close()
+            health(base)
             return server, base
         except OSError:
             time.sleep(0.2)
@@ -155,7 +154,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         results["rss_start"] = rss_mib(server.pid)
         processes = {"machine": None, "clients": os.getpid(), "server": server.pid}
         before = {name: cpu_s(pid) for name, pid in processes.items()}
-        labeled = health(base)
+        counted = health(base)
         run = load(base, texts, args.clients, args.seconds, args.requests, args.per_request)
         cores = {
             name: (cpu_s(pid) - before[name]) / run["seconds"] for name, pid in processes.items()
@@ -167,8 +166,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "others_cores": others,
         }
         results["rss_end"] = rss_mib(server.pid)
-        labeled = {key: value - labeled[key] for key, value in health(base).items()}
-        results["load"]["texts_a_batch"] = labeled["texts"] / max(labeled["batches"], 1)
+        during = {key: value - counted[key] for key, value in health(base).items()}
+        results["load"]["texts_a_batch"] = during["texts"] / max(during["batches"], 1)
         cases = bad_requests(Limits())
         results["battery"] = [(case.name, case.status, send(base, case)[0]) for case in cases]
         hang_up(base)
