@@ -110,7 +110,7 @@ def _extract(
         log.warning("features: %s is incomplete or damaged; rebuilding it", folder)
         shutil.rmtree(folder)
     partial = folder.with_name(folder.name + ".partial")
-    plan = [config.batch_tokens, MAX_PADDING, SMALL_BATCH_TOKENS, WINDOW]  # what cuts the batches
+    plan = [config.batch_tokens, MAX_PADDING, SMALL_BATCH_TOKENS, WINDOW, encoder.packed]
     state = {"inputs": inputs, "batches": plan, "done": {}}
     previous = _read_progress(partial)
     if previous and {**previous, "done": {}} == state:

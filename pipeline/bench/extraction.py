@@ -147,7 +147,7 @@ def bench_encoder(name: str, texts: list[str], repeats: int, blog: bool) -> dict
     real_tokens = int(lengths.sum())
     flops = float(flops_per_sentence(encoder, shapes, lengths).sum())
     order = np.argsort(-lengths, kind="stable")
-    batches = token_budget_batches(order, lengths, encoder.config.batch_tokens)
+    batches = token_budget_batches(order, lengths, encoder.config.batch_tokens)  # when padded
     rates = {p: matmul_rate(shapes, p, encoder.config.batch_tokens) for p in RATE_PRECISIONS}
     ways: dict[str, dict[str, Any]] = {}
     for precision in ("fp32", "bf16", "int8"):
@@ -157,7 +157,7 @@ def bench_encoder(name: str, texts: list[str], repeats: int, blog: bool) -> dict
         ours.config.precision = precision
         ways[f"ours ({precision})"] = {
             **timed(lambda e=ours: embed(e, texts, progress=False), repeats),
-            "padding": padding_ratio(lengths, batches),
+            "padding": 1.0 if ours.packed else padding_ratio(lengths, batches),
             "precision": precision,
         }
     encoder.config.precision = "fp32"

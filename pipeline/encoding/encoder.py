@@ -21,6 +21,7 @@ from transformers.utils import logging as transformers_logging
 from pipeline import PipelineError
 from pipeline.config import EncoderConfig
 from pipeline.encoding.kernels import compile_model, quantize_int8, warn_if_slow_on_this_cpu
+from pipeline.encoding.packing import PACKED, can_pack, pack, unpack
 from pipeline.hub import encoder_dir
 
 WINDOW = 65_536  # sentences sorted and batched together by `embed`
@@ -43,6 +44,11 @@ class Encoder:
         """Length of one sentence vector: the hidden size times the number of pooled layers."""
         return self.model.config.hidden_size * len(pooled_layers(self.config))
 
+    @property
+    def packed(self) -> bool:
+        """Whether batches run packed (`pipeline.encoding.packing`): no padding, any lengths."""
+        return self.model.config._attn_implementation == PACKED
+
 
 # runs a window's batches from a given one on: yields (batches done, positions, vectors) in order
 WindowRunner = Callable[
@@ -55,7 +61,8 @@ def load_encoder(
 ) -> Encoder:
     """Load tokenizer and model (safetensors only, no remote code) and check the pooling fits.
 
-    `attn_implementation` defaults to transformers' choice (SDPA); "eager" can return attentions.
+    `attn_implementation` defaults to packed SDPA where the model supports it (and the precision
+    and pooling allow it), else transformers' choice (SDPA); "eager" can return attentions.
     """
     folder = folder or encoder_dir(config.name, config.revision)
     device = pick_device(config.device)
@@ -80,6 +87,9 @@ def load_encoder(
     except (OSError, ValueError) as err:
         raise PipelineError(f"cannot load encoder from {folder}: {err}") from None
     model.eval().to(device)
+    packable = config.precision != "int8" and config.pooling != "pooler"  # compiled; first token
+    if attn_implementation is None and packable and can_pack(model):
+        model.set_attn_implementation(PACKED)
     if config.precision == "int8":  # torchao's int8 layers are only fast compiled
         quantize_int8(model)
         compile_model(model)
@@ -171,7 +181,7 @@ def windows(
         yield (
             start,
             ids,
-            token_budget_batches(order, lengths, encoder.config.batch_tokens),
+            token_budget_batches(order, lengths, encoder.config.batch_tokens, encoder.packed),
             truncated,
         )
 
@@ -192,17 +202,30 @@ def tokenize(encoder: Encoder, texts: list[str], chunk: int = 8192) -> tuple[lis
 
 
 def token_budget_batches(
-    order: np.ndarray, lengths: np.ndarray, budget: int, max_padding: float = MAX_PADDING
+    order: np.ndarray,
+    lengths: np.ndarray,
+    budget: int,
+    packed: bool = False,
+    max_padding: float = MAX_PADDING,
 ) -> list[np.ndarray]:
-    """Cut `order` (longest first) into batches of at most `budget` padded tokens.
+    """Cut `order` (longest first) into batches of at most `budget` tokens.
 
-    A batch takes sentences of its first length up to the budget: no padding, no attention mask.
-    Only when they make a small batch (under SMALL_BATCH_TOKENS) does it go on into shorter
+    Packed batches have no padding: each takes the next sentences while their tokens fit. A
+    padded batch takes sentences of its first length up to the budget: no padding, no attention
+    mask. Only when they make a small batch (under SMALL_BATCH_TOKENS) does it go on into shorter
     sentences, while padding stays within `max_padding` of its tokens. So a set runs almost all
     in equal-length batches, and a few sentences of many lengths (a served request) still run in
     few passes.
     """
     batches, start = [], 0
+    if packed:
+        ends = np.cumsum(lengths[order])  # tokens up to and including each sentence
+        while start < len(order):
+            before = ends[start - 1] if start else 0
+            end = max(start + 1, int(np.searchsorted(ends, before + budget, side="right")))
+            batches.append(order[start:end])
+            start = end
+        return batches
     while start < len(order):
         longest = int(lengths[order[start]])
         end = min(start + max(1, budget // max(longest, 1)), len(order))
@@ -237,11 +260,13 @@ def _forward(encoder: Encoder, input_ids: torch.Tensor, mask: torch.Tensor) -> t
     """One pooled vector per row of the batch (several layers' vectors side by side)."""
     config = encoder.config
     layers = pooled_layers(config)
-    output = encoder.model(
-        input_ids=input_ids,
-        attention_mask=None if bool(mask.all()) and not _compiled(config) else mask,
-        output_hidden_states=layers != [-1],
-    )
+    inputs: dict = {"input_ids": input_ids, "output_hidden_states": layers != [-1]}
+    if encoder.packed:
+        packed_ids, positions, runs = pack(input_ids, mask)
+        inputs |= {"input_ids": packed_ids, "position_ids": positions, "packed_runs": runs}
+    elif not bool(mask.all()) or _compiled(config):
+        inputs["attention_mask"] = mask
+    output = encoder.model(**inputs)
     if config.pooling == "pooler":
         return output.pooler_output
     hiddens = (
@@ -249,6 +274,8 @@ def _forward(encoder: Encoder, input_ids: torch.Tensor, mask: torch.Tensor) -> t
         if layers == [-1]
         else [output.hidden_states[layer] for layer in layers]
     )
+    if encoder.packed:
+        hiddens = [unpack(hidden, mask) for hidden in hiddens]
     if config.pooling == "cls":
         return torch.cat([hidden[:, 0] for hidden in hiddens], dim=-1)
     weights = mask.unsqueeze(-1).to(torch.float32)

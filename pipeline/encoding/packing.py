@@ -1,0 +1,81 @@
+"""Packed batches: sentences of several lengths in one forward pass, with no padding.
+
+A padded batch of mixed lengths pays for its padding in every layer: 32 served sentences of GLUE
+dev cost 1.31 padded tokens per real one in `embed`'s batches. Packed, the batch is one sequence
+of all its tokens (position ids restart at each sentence), so the linear layers, which take most
+of the time, see only real tokens; attention runs per run of equal-length sentences, each its own
+SDPA call, so no sentence attends to another. This works for the encoders whose attention goes
+through transformers' attention interface (BERT, DistilBERT, ...; `_supports_attention_backend`);
+the others (MPNet, with its relative position bias) keep padded batches.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+import torch.nn.functional as F
+from transformers import AttentionInterface, PreTrainedModel
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+PACKED = "packed_sdpa"  # the attention implementation's name in transformers' registries
+
+
+def packed_attention(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    packed_runs: list[tuple[int, int]] | None = None,
+    **kwargs,
+) -> tuple[torch.Tensor, None]:
+    """SDPA over a packed sequence, one call per run of `packed_runs` ((count, length) pairs, in
+    order); plain transformers SDPA when the batch is not packed (no `packed_runs`)."""
+    if packed_runs is None:
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
+    outputs, start = [], 0
+    for count, length in packed_runs:  # (1, heads, tokens, d) -> (count, heads, length, d)
+        end = start + count * length
+        q, k, v = (
+            t[0, :, start:end].unflatten(1, (count, length)).transpose(0, 1)
+            for t in (query, key, value)
+        )
+        attended = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=scaling)
+        outputs.append(attended.transpose(1, 2).flatten(0, 1))  # (count * length, heads, d)
+        start = end
+    return torch.cat(outputs).unsqueeze(0), None
+
+
+AttentionInterface.register(PACKED, packed_attention)
+AttentionMaskInterface.register(PACKED, sdpa_mask)  # padded batches get SDPA's mask
+
+
+def can_pack(model: PreTrainedModel) -> bool:
+    """Whether the model's attention goes through transformers' attention interface."""
+    return bool(getattr(model, "_supports_attention_backend", False))
+
+
+def pack(
+    input_ids: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, int]]]:
+    """A right-padded batch as one sequence: its token ids, position ids (from 0 in each
+    sentence) and its runs of equal-length rows, (count, length) in order (one run per length
+    when the rows are sorted)."""
+    real = mask.bool()
+    positions = mask.cumsum(dim=1) - 1
+    lengths = mask.sum(dim=1).tolist()
+    runs = [(len(list(run)), length) for length, run in itertools.groupby(lengths)]
+    return input_ids[real].unsqueeze(0), positions[real].unsqueeze(0), runs
+
+
+def unpack(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """A packed layer output (1, tokens, dim) back in the padded batch's shape, zeros in padding."""
+    padded = hidden.new_zeros((*mask.shape, hidden.shape[-1]))
+    padded[mask.bool()] = hidden[0]
+    return padded

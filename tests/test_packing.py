@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+import torch
+
+from pipeline.config import EncoderConfig
+from pipeline.encoding.encoder import embed, load_encoder, token_budget_batches
+from pipeline.encoding.packing import pack, unpack
+
+MIXED = [
+    "a visually stunning rumination on love , memory and history",
+    "fine .",
+    "bad",
+    "an ok film",
+    "the best movie of the year",
+    "an overlong , overwrought and ultimately exhausting melodrama , again and again",
+    "dull",
+]
+
+
+@pytest.mark.parametrize(("pooling", "layer"), [("cls", -1), ("mean", -1), ("mean", [0, 1, -1])])
+def test_packed_batches_give_the_padded_vectors(tiny_encoder, pooling, layer):
+    config = EncoderConfig(name=str(tiny_encoder), pooling=pooling, layer=layer)
+    packed = load_encoder(config)
+    padded = load_encoder(config, attn_implementation="sdpa")
+    assert packed.packed and not padded.packed
+    ours, _ = embed(packed, MIXED * 3, progress=False)
+    theirs, _ = embed(padded, MIXED * 3, progress=False)
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
+def test_pack_restarts_positions_and_groups_equal_lengths():
+    input_ids = torch.tensor([[5, 6, 7], [8, 9, 0], [3, 4, 0], [2, 0, 0]])
+    mask = (input_ids != 0).long()
+    ids, positions, runs = pack(input_ids, mask)
+    assert ids.tolist() == [[5, 6, 7, 8, 9, 3, 4, 2]]
+    assert positions.tolist() == [[0, 1, 2, 0, 1, 0, 1, 0]]
+    assert runs == [(1, 3), (2, 2), (1, 1)]
+    hidden = ids.unsqueeze(-1).float()  # a "layer output" that is the token id itself
+    assert torch.equal(unpack(hidden, mask)[..., 0], input_ids.float())
+
+
+def test_packed_batches_hold_a_request_in_one_pass_within_budget():
+    lengths = np.array([5, 40, 12, 12, 3, 7, 40, 1])
+    order = np.argsort(-lengths, kind="stable")
+    batches = token_budget_batches(order, lengths, budget=48, packed=True)
+    assert np.concatenate(batches).tolist() == order.tolist()  # in order, each sentence once
+    assert all(len(b) == 1 or lengths[b].sum() <= 48 for b in batches)
+    assert [lengths[b].sum() for b in batches] == [40, 40, 40]
+    request = np.repeat(np.arange(32, 10, -1), [11] + [1] * 21)  # 32 sentences, 22 lengths
+    order = np.argsort(-request, kind="stable")
+    assert len(token_budget_batches(order, request, budget=4096, packed=True)) == 1
+
+
+@pytest.mark.parametrize("settings", [{"precision": "int8"}, {"attn_implementation": "eager"}])
+def test_compiled_or_eager_encoders_stay_padded(tiny_encoder, settings):
+    precision = settings.get("precision", "fp32")
+    config = EncoderConfig(name=str(tiny_encoder), pooling="mean", precision=precision)
+    encoder = load_encoder(config, attn_implementation=settings.get("attn_implementation"))
+    assert not encoder.packed
