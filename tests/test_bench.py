@@ -39,6 +39,7 @@ def test_quick_run_on_the_tiny_encoder(tiny_encoder, tiny_data, workdir, monkeyp
         "ours (fp32)",
         "ours (bf16)",
         "ours (int8)",
+        "ours (fp32, padded)",
         "sentence-transformers encode()",
         "blog's way",
     }

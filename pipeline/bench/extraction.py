@@ -3,7 +3,8 @@
 In one run, per encoder (MiniLM, then the BERT-base-sized MPNet if `make encoders` installed it),
 on the same texts (the first N phrases of GLUE SST-2 train; MPNet on a quarter of them):
 1. ours: `pipeline.encoding.encoder.embed` (token-length sort, token-budget batches) in fp32,
-   bf16 and int8 (torchao dynamic int8, compiled: its first run, the compile, is reported apart);
+   bf16 and int8 (torchao dynamic int8, compiled: its first run, the compile, is reported apart),
+   and where the encoder runs packed batches, fp32 padded too (what packing saves);
 2. sentence-transformers `encode()` on the same model folder, batch size tuned over a small grid;
 3. the blog's way (first encoder only): pad every sentence to the longest, fixed chunks of 2,000;
 4. the machine: matmul rate on the encoder's own linear shapes, fp32, bf16 and int8
@@ -161,6 +162,13 @@ def bench_encoder(name: str, texts: list[str], repeats: int, blog: bool) -> dict
             "precision": precision,
         }
     encoder.config.precision = "fp32"
+    if encoder.packed:  # the same model with padded batches, to show what packing saves
+        padded = load_encoder(encoder.config, attn_implementation="sdpa")
+        ways["ours (fp32, padded)"] = {
+            **timed(lambda: embed(padded, texts, progress=False), repeats),
+            "padding": padding_ratio(lengths, batches),
+            "precision": "fp32",
+        }
     ways["sentence-transformers encode()"] = {
         **sentence_transformers_way(encoder.folder, texts, lengths, repeats),
         "precision": "fp32",

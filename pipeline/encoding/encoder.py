@@ -1,8 +1,8 @@
 """The frozen encoder: load it once, then turn sentences into one vector each.
 
 `embed` follows sentence-transformers' `encode()`: tokenize once, sort by token length, batch by a
-token budget (padding only to the longest sentence in each batch), run under
-`torch.inference_mode()`, pool, and write each vector back at its input position.
+token budget (packed, so with no padding, where the model allows: `pipeline.encoding.packing`),
+run under `torch.inference_mode()`, pool, and write each vector back at its input position.
 """
 
 from __future__ import annotations

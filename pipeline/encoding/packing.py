@@ -39,7 +39,9 @@ def packed_attention(
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
-    outputs, start = [], 0
+    heads, tokens, head_dim = query.shape[1:]
+    out = query.new_empty(tokens, heads, head_dim)  # what the model reshapes to (1, tokens, dim)
+    start = 0
     for count, length in packed_runs:  # (1, heads, tokens, d) -> (count, heads, length, d)
         end = start + count * length
         q, k, v = (
@@ -47,9 +49,9 @@ def packed_attention(
             for t in (query, key, value)
         )
         attended = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=scaling)
-        outputs.append(attended.transpose(1, 2).flatten(0, 1))  # (count * length, heads, d)
+        out[start:end].view(count, length, heads, head_dim).copy_(attended.transpose(1, 2))
         start = end
-    return torch.cat(outputs).unsqueeze(0), None
+    return out.unsqueeze(0), None
 
 
 AttentionInterface.register(PACKED, packed_attention)
