@@ -57,3 +57,12 @@ def test_compiled_or_eager_encoders_stay_padded(tiny_encoder, settings):
     config = EncoderConfig(name=str(tiny_encoder), pooling="mean", precision=precision)
     encoder = load_encoder(config, attn_implementation=settings.get("attn_implementation"))
     assert not encoder.packed
+
+
+def test_the_pooler_keeps_padded_batches():  # it reads position 0: one sentence if packed
+    config = EncoderConfig(name="minilm", pooling="pooler")
+    encoder = load_encoder(config)
+    ours, _ = embed(encoder, MIXED, progress=False)
+    theirs, _ = embed(load_encoder(config, attn_implementation="sdpa"), MIXED, progress=False)
+    assert not encoder.packed
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)

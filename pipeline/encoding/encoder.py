@@ -87,7 +87,7 @@ def load_encoder(
     except (OSError, ValueError) as err:
         raise PipelineError(f"cannot load encoder from {folder}: {err}") from None
     model.eval().to(device)
-    packable = config.precision != "int8" and config.pooling != "pooler"  # compiled; first token
+    packable = config.precision != "int8" and config.pooling != "pooler"  # compiled; position 0
     if attn_implementation is None and packable and can_pack(model):
         model.set_attn_implementation(PACKED)
     if config.precision == "int8":  # torchao's int8 layers are only fast compiled
