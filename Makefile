@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 ARGS := --config $(CONFIG) $(if $(DATA),--data $(DATA)) $(if $(SET),--set $(SET))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup all features train evaluate predict serve test lint clean bench bench-quick report study suite encoders corpus batch-predict
+.PHONY: help setup all features train evaluate predict serve test lint clean bench bench-quick report study precision suite encoders corpus batch-predict
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ bench-quick: ## the same on 2,000 texts, without the memory runs (~2 min)
 
 report: ## collect a run's metrics, figures and provenance into reports/<run>/index.md
 	$(PY) -m pipeline.report $(ARGS)
+
+precision: ## accuracy cost of CONFIG's bf16/int8 (SET="encoder.precision=int8") on any CPU: matmuls emulated in fp32
+	$(PY) -m pipeline.studies.precision $(ARGS)
 
 suite: ## SentEval's table for CONFIG's encoder on every task folder under DATA (reports/suite/)
 	$(PY) -m pipeline.studies.suite $(ARGS)
