@@ -118,12 +118,7 @@ def _extract(
     else:
         shutil.rmtree(partial, ignore_errors=True)
     started = time.perf_counter()
-    log.info(
-        "features: %s on %s, %s pooling",
-        config.name,
-        encoder.device,
-        config.pooling,
-    )
+    log.info("features: %s on %s, %s pooling", config.name, encoder.device, config.pooling)
     try:
         partial.mkdir(parents=True, exist_ok=True)
         split_meta = {}
@@ -146,13 +141,8 @@ def _extract(
             out.flush()
             del out
             if truncated:
-                log.info(
-                    "features: %s: %d of %d sentences truncated to %d tokens",
-                    role,
-                    truncated,
-                    len(split),
-                    config.max_length,
-                )
+                cut = (role, truncated, len(split), config.max_length)
+                log.info("features: %s: %d of %d sentences truncated to %d tokens", *cut)
             split_meta[role] = _split_meta(partial, role, split, truncated)
         seconds = round(time.perf_counter() - started, 2)
         write_json(
