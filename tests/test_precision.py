@@ -71,6 +71,9 @@ def test_study_compares_fp32_and_the_emulated_precision(tiny_config, workdir):
     report = precision_study(config, check_sentences=4)
     assert set(report["accuracy"]) == {"fp32", "int8"}
     assert report["emulated_matmuls"] > 0
+    only = report["right_in_one_only"]
+    assert set(only) == {"fp32", "int8"}
+    assert only["fp32"] - only["int8"] == round(report["cost_points"] / 100 * 20)  # 20 dev
     assert report["check"]["emulated~real"]["min"] > 0.99999
     assert report["cosine_to_fp32"]["eval"]["mean"] > 0.99
     int8 = load_arrays(Path(report["features"]["int8"]), "eval")[0]

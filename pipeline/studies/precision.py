@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,6 +44,7 @@ from pipeline.encoding.encoder import embed, load_encoder
 from pipeline.evaluate import evaluate
 from pipeline.features import FEATURES_ROOT, build_features, load_arrays
 from pipeline.io import write_json, write_text
+from pipeline.probe import load_probe
 from pipeline.train import train
 
 log = logging.getLogger(__name__)
@@ -157,10 +159,13 @@ def precision_study(config: Config, check_sentences: int = 100) -> dict[str, Any
     with emulated() as mode:
         folder = build_features(config, FEATURES, splits=splits)
     encoded_s = time.perf_counter() - started
-    metrics = {}
-    for run_config, features in ((reference, FEATURES_ROOT), (config, FEATURES)):
-        train(run_config, features, MODELS)
-        metrics[run_config.encoder.precision] = evaluate(run_config, features, MODELS, REPORTS)
+    metrics, right = {}, {}
+    for run_config, features in ((reference, fp32_folder), (config, folder)):
+        name = run_config.encoder.precision
+        train(run_config, features.parent, MODELS)
+        metrics[name] = evaluate(run_config, features.parent, MODELS, REPORTS)
+        x, y = load_arrays(features, "eval")
+        right[name] = load_probe(MODELS / run_config.run)[0].predict_proba(x).argmax(1) == y
     report = {
         "run": config.run,
         "encoder": config.encoder.name,
@@ -174,6 +179,10 @@ def precision_study(config: Config, check_sentences: int = 100) -> dict[str, Any
         "accuracy": {p: m["classifier"]["accuracy"] for p, m in metrics.items()},
         "C": {p: m["C"] for p, m in metrics.items()},
         "cv_accuracy": {p: m["cv_accuracy"] for p, m in metrics.items()},
+        "right_in_one_only": {  # dev sentences one labels right and the other wrong
+            "fp32": int((right["fp32"] & ~right[precision]).sum()),
+            precision: int((right[precision] & ~right["fp32"]).sum()),
+        },
         "check": check(config, splits["eval"].texts[:check_sentences]) if check_sentences else None,
         "seconds": {"features": encoded_s, "all": time.perf_counter() - started},
     }
@@ -200,8 +209,13 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {name} | {report['accuracy'][name]:.4f} | {report['C'][name]:g} "
             f"| {report['cv_accuracy'][name]:.4f} | {cell} |"
         )
-    cost = report["cost_points"]
-    lines += ["", f"{p} costs {cost:.2f} points of dev accuracy (negative: it gains)."]
+    cost, only = report["cost_points"], report["right_in_one_only"]
+    lines += [
+        "",
+        f"{p} costs {cost:.2f} points of dev accuracy (negative: it gains): fp32 alone labels "
+        f"{only['fp32']} dev sentences right, {p} alone {only[p]} (a paired difference that "
+        f"chance alone moves by about ±{2 * math.sqrt(only['fp32'] + only[p]):.0f} sentences).",
+    ]
     if report["check"]:
         c = report["check"]
         lines.append(
