@@ -45,7 +45,7 @@ CHECKPOINT_SECONDS = 1.0
 def fingerprint_inputs(config: Config, splits: dict[str, Split]) -> dict[str, Any]:
     """Everything that changes the feature numbers, as a JSON-able dict."""
     enc = config.encoder
-    return {
+    inputs = {
         "encoder": enc.name,
         "revision": enc.revision,
         "weights_sha256": weights_hash(encoder_dir(enc.name, enc.revision)),
@@ -55,6 +55,11 @@ def fingerprint_inputs(config: Config, splits: dict[str, Split]) -> dict[str, An
         "precision": enc.precision,
         "data_sha256": content_hash(splits),
     }
+    if enc.precision == "int8":  # how int8 quantizes changes the numbers too
+        from pipeline.encoding.kernels import int8_recipe
+
+        inputs["int8"] = int8_recipe()
+    return inputs
 
 
 def features_dir(inputs: dict[str, Any], root: Path = FEATURES_ROOT) -> Path:

@@ -5,6 +5,7 @@ import torch
 from pipeline import PipelineError
 from pipeline.config import Config, EncoderConfig
 from pipeline.encoding.encoder import embed, load_encoder, token_budget_batches
+from pipeline.encoding.kernels import SMOOTHING_ALPHA, quantize_int8
 from pipeline.features import features_dir, fingerprint_inputs
 
 SHORT = "fine ."
@@ -140,12 +141,37 @@ def test_int8_is_close_to_fp32(load, eager):
     assert weights and all("Int8" in type(w).__name__ for w in weights)
 
 
-def test_int8_has_its_own_features_folder(tiny_encoder):
+def test_int8_smoothing_brings_minilm_closer_to_fp32():
+    """MiniLM's layer norms have outlier channels: per-token scales alone lose the other
+    channels' precision, SmoothQuant's smoothing keeps more of it (the packaged real encoder)."""
+    texts = [SENTENCE, SHORT, LONG, "bad", "the acting is stiff and the plot is thin", "fun"]
+    config = EncoderConfig(name="minilm", pooling="mean")
+    fp32, _ = embed(load_encoder(config), texts, progress=False)
+
+    def int8_drift(alpha: float | None) -> float:
+        encoder = load_encoder(config, attn_implementation="sdpa")
+        quantize_int8(encoder.model, lambda t: embed(encoder, t, progress=False), alpha=alpha)
+        int8, _ = embed(encoder, texts, progress=False)
+        cosine = (fp32 * int8).sum(1) / np.linalg.norm(fp32, axis=1) / np.linalg.norm(int8, axis=1)
+        return float(1 - cosine.mean())
+
+    smoothed, per_token = int8_drift(SMOOTHING_ALPHA), int8_drift(None)
+    assert 0 < smoothed < per_token / 1.5
+
+
+def test_int8_has_its_own_features_folder(tiny_encoder, monkeypatch):
     def folder(precision: str) -> str:
         config = Config(encoder=EncoderConfig(name=str(tiny_encoder), precision=precision))
         return features_dir(fingerprint_inputs(config, {})).name
 
     assert folder("int8") != folder("fp32") != folder("bf16")
+    monkeypatch.setattr("torchao.utils.should_reduce_range", lambda device: False)
+    vnni = folder("int8")
+    monkeypatch.setattr("torchao.utils.should_reduce_range", lambda device: True)
+    assert folder("int8") != vnni  # 7-bit int8, as on a CPU without VNNI, is not 8-bit int8
+    monkeypatch.setattr("torchao.utils.should_reduce_range", lambda device: False)
+    monkeypatch.setattr("pipeline.encoding.kernels.SMOOTHING_ALPHA", 0.8)
+    assert folder("int8") != vnni
 
 
 def test_int8_on_a_gpu_is_a_clear_error(load, monkeypatch):

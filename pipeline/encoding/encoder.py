@@ -90,9 +90,6 @@ def load_encoder(
     packable = config.precision != "int8" and config.pooling != "pooler"  # compiled; position 0
     if attn_implementation is None and packable and can_pack(model):
         model.set_attn_implementation(PACKED)
-    if config.precision == "int8":  # torchao's int8 layers are only fast compiled
-        quantize_int8(model)
-        compile_model(model)
     layers = model.config.num_hidden_layers
     if not all(-(layers + 1) <= layer <= layers for layer in pooled_layers(config)):
         raise PipelineError(
@@ -107,7 +104,11 @@ def load_encoder(
             )
         if pooled_layers(config) != [-1]:
             raise PipelineError("encoder.pooling=pooler always uses the last layer; set layer=-1")
-    return Encoder(tokenizer, model, config, device, folder)
+    encoder = Encoder(tokenizer, model, config, device, folder)
+    if config.precision == "int8":  # torchao's int8 layers are only fast compiled
+        quantize_int8(model, calibrate=lambda texts: embed(encoder, texts, progress=False))
+        compile_model(model)
+    return encoder
 
 
 def pick_device(name: str) -> torch.device:
