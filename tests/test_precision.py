@@ -77,7 +77,7 @@ def test_study_compares_fp32_and_the_emulated_precision(tiny_config, workdir):
     assert report["check"]["emulated~real"]["min"] > 0.99999
     assert report["cosine_to_fp32"]["eval"]["mean"] > 0.99
     int8 = load_arrays(Path(report["features"]["int8"]), "eval")[0]
-    fp32 = load_arrays(workdir / "data/features" / report["features"]["fp32"], "eval")[0]
+    fp32 = load_arrays(Path(report["features"]["fp32"]), "eval")[0]
     assert np.abs(int8 - fp32).max() > 1e-5  # the study's int8 vectors really are int8
     written = json.loads((workdir / "reports/emulated/tiny-int8/precision.json").read_text())
     assert written["cost_points"] == pytest.approx(report["cost_points"])

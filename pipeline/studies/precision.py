@@ -172,7 +172,7 @@ def precision_study(config: Config, check_sentences: int = 100) -> dict[str, Any
         "run": config.run,
         "encoder": config.encoder.name,
         "precision": precision,
-        "features": {"fp32": fp32_folder.name, precision: str(folder)},
+        "features": {"fp32": str(fp32_folder), precision: str(folder)},
         "emulated_matmuls": mode.calls,
         "cosine_to_fp32": {
             role: cosines(load_arrays(folder, role)[0], load_arrays(fp32_folder, role)[0])
