@@ -5,7 +5,7 @@ import torch
 from pipeline import PipelineError
 from pipeline.config import Config, EncoderConfig
 from pipeline.encoding.encoder import embed, load_encoder, token_budget_batches
-from pipeline.encoding.kernels import SMOOTHING_ALPHA, quantize_int8
+from pipeline.encoding.kernels import SMOOTHING_ALPHA, compile_model, quantize_int8
 from pipeline.features import features_dir, fingerprint_inputs
 
 SHORT = "fine ."
@@ -193,3 +193,14 @@ def test_a_precision_this_cpu_runs_slowly_is_warned_about(
         load(precision=precision)
         warned = [r for r in caplog.records if "runs several times slower than fp32" in r.message]
         assert bool(warned) is not supported
+
+
+def test_int8_runs_eager_when_compiling_is_off(monkeypatch, caplog):
+    caplog.set_level("INFO")
+    model = torch.nn.Linear(2, 2)
+    monkeypatch.setattr(torch._dynamo.config, "disable", True)  # as TORCH_COMPILE_DISABLE=1
+    compile_model(model)
+    assert model._compiled_call_impl is None and "compiling is off" in caplog.text
+    monkeypatch.setattr(torch._dynamo.config, "disable", False)
+    compile_model(model)
+    assert model._compiled_call_impl is not None  # compiles lazily, on the first call

@@ -109,6 +109,9 @@ def quantize_int8(
 
 def compile_model(model: torch.nn.Module) -> None:
     """Compile `model` in place for any batch shape (inductor's on-disk caches keep the code)."""
+    if torch._dynamo.config.disable:  # TORCH_COMPILE_DISABLE=1, or the precision study
+        log.info("encoder: compiling is off (TORCH_COMPILE_DISABLE), so int8 runs eager (slow)")
+        return
     log.info(
         "encoder: compiling the model on its first batch (minutes the first time on a machine, "
         "about a minute later on: inductor's cache is in %s)",
