@@ -195,12 +195,11 @@ def test_a_precision_this_cpu_runs_slowly_is_warned_about(
         assert bool(warned) is not supported
 
 
-def test_int8_runs_eager_when_compiling_is_off(monkeypatch, caplog):
+def test_int8_runs_eager_when_compiling_is_off(caplog):
     caplog.set_level("INFO")
     model = torch.nn.Linear(2, 2)
-    monkeypatch.setattr(torch._dynamo.config, "disable", True)  # as TORCH_COMPILE_DISABLE=1
-    compile_model(model)
+    with torch._dynamo.config.patch(disable=True):  # as TORCH_COMPILE_DISABLE=1
+        compile_model(model)
     assert model._compiled_call_impl is None and "compiling is off" in caplog.text
-    monkeypatch.setattr(torch._dynamo.config, "disable", False)
     compile_model(model)
     assert model._compiled_call_impl is not None  # compiles lazily, on the first call
