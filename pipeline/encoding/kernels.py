@@ -69,16 +69,21 @@ def warn_if_slow_on_this_cpu(precision: str) -> None:
 
 def int8_recipe() -> dict[str, Any]:
     """How int8 quantizes, for the features fingerprint: each of these changes the vectors."""
-    try:
-        from torchao.utils import should_reduce_range
-    except ImportError:
-        raise PipelineError(NEEDS_TORCHAO) from None
     return {
         "quantization": "torchao dynamic int8, per-token activations, per-channel weights",
         "smoothquant_alpha": SMOOTHING_ALPHA,
         "calibration_sha256": sha256_file(CALIBRATION),
-        "reduce_range": should_reduce_range(torch.device("cpu")),  # CPUs without VNNI overflow
+        "reduce_range": _reduce_range(),
     }
+
+
+def _reduce_range() -> bool:
+    """Whether int8 must keep to 7 bits on this CPU (without VNNI, 8 bits overflow)."""
+    try:
+        from torchao.utils import should_reduce_range
+    except ImportError:
+        raise PipelineError(NEEDS_TORCHAO) from None
+    return should_reduce_range(torch.device("cpu"))
 
 
 def quantize_int8(
@@ -97,7 +102,7 @@ def quantize_int8(
         from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
     except ImportError:
         raise PipelineError(NEEDS_TORCHAO) from None
-    base = Int8DynamicActivationInt8WeightConfig(reduce_range=int8_recipe()["reduce_range"])
+    base = Int8DynamicActivationInt8WeightConfig(reduce_range=_reduce_range())
 
     def step(name: str) -> SmoothQuantConfig:
         return SmoothQuantConfig(base, step=name, alpha=alpha, use_running_absmax=True)

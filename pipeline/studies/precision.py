@@ -103,12 +103,13 @@ def as_on_a_fast_cpu() -> Iterator[None]:
 
 @contextlib.contextmanager
 def emulated() -> Iterator[EmulatedMatmuls]:
-    """`as_on_a_fast_cpu` with the matrix products emulated (and no warning that they are slow)."""
+    """The matrix products emulated (and no warning that they are slow); use it inside
+    `as_on_a_fast_cpu`, without which a compiled int8 model would skip the emulation."""
     kernels_log = logging.getLogger("pipeline.encoding.kernels")
     level = kernels_log.level
     kernels_log.setLevel(logging.ERROR)
     try:
-        with as_on_a_fast_cpu(), EmulatedMatmuls() as mode:
+        with EmulatedMatmuls() as mode:
             yield mode
     finally:
         kernels_log.setLevel(level)
@@ -157,7 +158,7 @@ def precision_study(config: Config, check_sentences: int = 100) -> dict[str, Any
     reference = _fp32(config)
     started = time.perf_counter()
     fp32_folder = build_features(reference, FEATURES_ROOT, splits=splits)
-    with as_on_a_fast_cpu():  # int8's features fingerprint says how it was quantized
+    with as_on_a_fast_cpu():  # for train and evaluate too: int8's fingerprint records it
         with emulated() as mode:
             folder = build_features(config, FEATURES, splits=splits)
         encoded_s = time.perf_counter() - started
