@@ -4,7 +4,7 @@ import torch
 
 from pipeline.config import EncoderConfig
 from pipeline.encoding.encoder import embed, load_encoder, token_budget_batches
-from pipeline.encoding.packing import pack, unpack
+from pipeline.encoding.packing import attend, pack, unpack
 
 MIXED = [
     "a visually stunning rumination on love , memory and history",
@@ -26,6 +26,26 @@ def test_packed_batches_give_the_padded_vectors(tiny_encoder, pooling, layer):
     ours, _ = embed(packed, MIXED * 3, progress=False)
     theirs, _ = embed(padded, MIXED * 3, progress=False)
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
+@pytest.mark.parametrize("scale", [None, 0.3])
+def test_bf16_attention_as_two_matmuls_matches_sdpa(scale):
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(5, 4, 7, 16).bfloat16() for _ in range(3))  # (sentences, heads, len, d)
+    reference = torch.nn.functional.scaled_dot_product_attention(
+        q.float(), k.float(), v.float(), scale=scale
+    )
+    ours = attend(q, k, v, scale)
+    assert ours.dtype == torch.bfloat16
+    torch.testing.assert_close(ours.float(), reference, atol=0.03, rtol=0.02)
+
+
+def test_bf16_packed_batches_stay_close_to_padded_sdpa(tiny_encoder):
+    config = EncoderConfig(name=str(tiny_encoder), pooling="mean", precision="bf16")
+    ours, _ = embed(load_encoder(config), MIXED * 3, progress=False)
+    theirs, _ = embed(load_encoder(config, attn_implementation="sdpa"), MIXED * 3, progress=False)
+    cosine = (ours * theirs).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(theirs, axis=1)
+    assert cosine.min() > 0.9999
 
 
 def test_pack_restarts_positions_and_groups_equal_lengths():

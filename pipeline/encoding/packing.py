@@ -4,7 +4,8 @@ A padded batch of mixed lengths pays for its padding in every layer: 32 served s
 dev cost 1.31 padded tokens per real one in `embed`'s batches. Packed, the batch is one sequence
 of all its tokens (position ids restart at each sentence), so the linear layers, which take most
 of the time, see only real tokens; attention runs per run of equal-length sentences, each its own
-SDPA call, so no sentence attends to another. This works for the encoders whose attention goes
+call (SDPA; in bf16 on the CPU two batched matmuls, which are faster there), so no sentence
+attends to another. This works for the encoders whose attention goes
 through transformers' attention interface (BERT, DistilBERT, ...; `_supports_attention_backend`);
 the others (MPNet, with its relative position bias) keep padded batches.
 """
@@ -33,7 +34,7 @@ def packed_attention(
     packed_runs: list[tuple[int, int]] | None = None,
     **kwargs,
 ) -> tuple[torch.Tensor, None]:
-    """SDPA over a packed sequence, one call per run of `packed_runs` ((count, length) pairs, in
+    """Attention over a packed sequence, one call per run of `packed_runs` ((count, length) pairs, in
     order); plain transformers SDPA when the batch is not packed (no `packed_runs`)."""
     if packed_runs is None:
         return sdpa_attention_forward(
@@ -48,10 +49,19 @@ def packed_attention(
             t[0, :, start:end].unflatten(1, (count, length)).transpose(0, 1)
             for t in (query, key, value)
         )
-        attended = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=scaling)
+        attended = attend(q, k, v, scaling)
         out[start:end].view(count, length, heads, head_dim).copy_(attended.transpose(1, 2))
         start = end
     return out.unsqueeze(0), None
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float | None) -> torch.Tensor:
+    """softmax(q kᵀ · scale) v. In bf16 on the CPU as two batched matmuls: SDPA's flash kernel
+    there is 2-3x slower than them at these short lengths (and slower than its own fp32)."""
+    if q.dtype != torch.bfloat16 or q.device.type != "cpu":
+        return F.scaled_dot_product_attention(q, k, v, scale=scale)
+    scores = q @ k.transpose(-1, -2) * (scale if scale is not None else q.shape[-1] ** -0.5)
+    return scores.softmax(dim=-1) @ v
 
 
 AttentionInterface.register(PACKED, packed_attention)
