@@ -5,9 +5,9 @@ dev cost 1.31 padded tokens per real one in `embed`'s batches. Packed, the batch
 of all its tokens (position ids restart at each sentence), so the linear layers, which take most
 of the time, see only real tokens; attention runs per run of equal-length sentences, each its own
 call (SDPA; in bf16 on the CPU two batched matmuls, which are faster there), so no sentence
-attends to another. This works for the encoders whose attention goes
-through transformers' attention interface (BERT, DistilBERT, ...; `_supports_attention_backend`);
-the others (MPNet, with its relative position bias) keep padded batches.
+attends to another. This works for the encoders whose attention goes through transformers'
+attention interface (BERT, DistilBERT, ...; `_supports_attention_backend`); the others (MPNet,
+with its relative position bias) keep padded batches.
 """
 
 from __future__ import annotations
