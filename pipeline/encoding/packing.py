@@ -34,8 +34,9 @@ def packed_attention(
     packed_runs: list[tuple[int, int]] | None = None,
     **kwargs,
 ) -> tuple[torch.Tensor, None]:
-    """Attention over a packed sequence, one call per run of `packed_runs` ((count, length) pairs, in
-    order); plain transformers SDPA when the batch is not packed (no `packed_runs`)."""
+    """Attention over a packed sequence, one call per run of `packed_runs` ((count, length)
+    pairs, in order); plain transformers SDPA when the batch is not packed (no `packed_runs`).
+    A packed batch never drops out: the encoder is frozen, in eval mode, so `dropout` is 0."""
     if packed_runs is None:
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
