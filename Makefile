@@ -55,10 +55,10 @@ lint: ## ruff check and format check
 clean: ## delete generated artifacts (features, models, reports)
 	rm -rf data/features models reports
 
-bench: ## benchmark MiniLM and MPNet (fp32, bf16, int8) vs sentence-transformers, the blog's way, the matmul rates (~25 min)
+bench: ## benchmark MiniLM and MPNet (fp32, bf16, int8) vs sentence-transformers, the blog's way, the matmul rates (~45 min)
 	$(PY) -m pipeline.bench.extraction $(if $(DATA),--data $(DATA))
 
-bench-quick: ## the same on 2,000 texts, without the memory runs (~2 min)
+bench-quick: ## the same on 2,000 texts, without the memory runs (~15 min)
 	$(PY) -m pipeline.bench.extraction --quick $(if $(DATA),--data $(DATA))
 
 report: ## collect a run's metrics, figures and provenance into reports/<run>/index.md
