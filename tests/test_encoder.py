@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import row_cosines
 
 from pipeline import PipelineError
 from pipeline.config import Config, EncoderConfig
@@ -89,7 +90,7 @@ def test_bf16_is_close_to_fp32(load):
     texts = [SENTENCE, SHORT, LONG]
     fp32, _ = embed(load(pooling="mean"), texts, progress=False)
     bf16, _ = embed(load(pooling="mean", precision="bf16"), texts, progress=False)
-    cosine = (fp32 * bf16).sum(1) / np.linalg.norm(fp32, axis=1) / np.linalg.norm(bf16, axis=1)
+    cosine = row_cosines(fp32, bf16)
     assert cosine.min() > 0.99
     assert np.abs(fp32 - bf16).max() > 0  # autocast really ran
 
@@ -134,7 +135,7 @@ def test_int8_is_close_to_fp32(load, eager):
     fp32, _ = embed(load(pooling="mean"), texts, progress=False)
     encoder = load(pooling="mean", precision="int8")
     int8, _ = embed(encoder, texts, progress=False)
-    cosine = (fp32 * int8).sum(1) / np.linalg.norm(fp32, axis=1) / np.linalg.norm(int8, axis=1)
+    cosine = row_cosines(fp32, int8)
     assert cosine.min() > 0.99
     assert np.abs(fp32 - int8).max() > 1e-4  # the linear layers really are int8
     weights = [m.weight for m in encoder.model.modules() if isinstance(m, torch.nn.Linear)]
@@ -152,7 +153,7 @@ def test_int8_smoothing_brings_minilm_closer_to_fp32():
         encoder = load_encoder(config, attn_implementation="sdpa")
         quantize_int8(encoder.model, lambda t: embed(encoder, t, progress=False), alpha=alpha)
         int8, _ = embed(encoder, texts, progress=False)
-        cosine = (fp32 * int8).sum(1) / np.linalg.norm(fp32, axis=1) / np.linalg.norm(int8, axis=1)
+        cosine = row_cosines(fp32, int8)
         return float(1 - cosine.mean())
 
     smoothed, per_token = int8_drift(SMOOTHING_ALPHA), int8_drift(None)
