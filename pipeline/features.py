@@ -55,10 +55,11 @@ def fingerprint_inputs(config: Config, splits: dict[str, Split]) -> dict[str, An
         "precision": enc.precision,
         "data_sha256": content_hash(splits),
     }
-    if enc.precision == "int8":  # how int8 quantizes changes the numbers too
-        from pipeline.encoding.kernels import int8_recipe
+    if enc.precision in ("bf16", "int8"):  # how their kernels round changes the numbers too
+        from pipeline.encoding.encoder import pick_device
+        from pipeline.encoding.kernels import recipe
 
-        inputs["int8"] = int8_recipe()
+        inputs[enc.precision] = recipe(enc.precision, pick_device(enc.device))
     return inputs
 
 

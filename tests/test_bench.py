@@ -16,12 +16,13 @@ def test_padding_ratio():
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
-def test_matmul_rate_of_each_precision(precision):
-    assert matmul_rate([(64, 32), (32, 64)], precision, rows=64) > 0
+@pytest.mark.parametrize("prepacked", [True, False])
+def test_matmul_rate_of_each_precision(precision, prepacked):
+    assert matmul_rate([(64, 32), (32, 64)], precision, rows=64, prepacked=prepacked) > 0
 
 
 def test_quick_run_on_the_tiny_encoder(tiny_encoder, tiny_data, workdir, monkeypatch):
-    monkeypatch.setattr("pipeline.encoding.encoder.compile_model", lambda _: None)  # minutes
+    monkeypatch.setattr("pipeline.encoding.kernels.compile_model", lambda _: None)  # minutes
     missing = str(workdir / "no-such-encoder")
     args = argparse.Namespace(
         data=tiny_data,
@@ -40,6 +41,7 @@ def test_quick_run_on_the_tiny_encoder(tiny_encoder, tiny_data, workdir, monkeyp
         "ours (bf16)",
         "ours (int8)",
         "ours (fp32, padded)",
+        "ours (fp32, unprepacked)",
         "sentence-transformers encode()",
         "blog's way",
     }
@@ -48,7 +50,13 @@ def test_quick_run_on_the_tiny_encoder(tiny_encoder, tiny_data, workdir, monkeyp
     assert ways["ours (fp32)"]["padding"] == 1.0  # packed
     assert 1.0 <= ways["ours (int8)"]["padding"] <= 1 / (1 - MAX_PADDING)  # embed's padded batches
     assert ways["blog's way"]["padding"] > 1.0
-    assert tiny["real_tokens"] > 40 and set(tiny["matmul_gflops"]) == {"fp32", "bf16", "int8"}
+    assert tiny["real_tokens"] > 40 and set(tiny["matmul_gflops"]) == {
+        "fp32",
+        "bf16",
+        "int8",
+        "fp32 unpacked",
+        "bf16 unpacked",
+    }
     assert list(report["skipped"]) == [missing]  # not installed: a note, not a failure
     text = markdown(report)
     assert "| ours (int8) |" in text and "Skipped" in text

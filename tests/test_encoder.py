@@ -127,7 +127,7 @@ def test_a_list_of_layers_concatenates_their_vectors(load):
 @pytest.fixture
 def eager(monkeypatch):
     """int8 without its compile (the same quantized layers; compiling takes a minute or more)."""
-    monkeypatch.setattr("pipeline.encoding.encoder.compile_model", lambda model: None)
+    monkeypatch.setattr("pipeline.encoding.kernels.compile_model", lambda model: None)
 
 
 def test_int8_is_close_to_fp32(load, eager):
@@ -150,7 +150,7 @@ def test_int8_smoothing_brings_minilm_closer_to_fp32():
     fp32, _ = embed(load_encoder(config), texts, progress=False)
 
     def int8_drift(alpha: float | None) -> float:
-        encoder = load_encoder(config, attn_implementation="sdpa")
+        encoder = load_encoder(config, attn_implementation="sdpa", prepack=False)  # nn.Linear
         quantize_int8(encoder.model, lambda t: embed(encoder, t, progress=False), alpha=alpha)
         int8, _ = embed(encoder, texts, progress=False)
         cosine = row_cosines(fp32, int8)

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,11 @@ import torch
 from pipeline import PipelineError, cli
 from pipeline.bench.markdown import markdown
 from pipeline.bench.rates import (
-    RATE_PRECISIONS,
+    UNPACKED,
     flops_per_sentence,
     linear_shapes,
     machine,
-    matmul_rate,
+    matmul_rates,
     padding_ratio,
     timed,
 )
@@ -142,32 +143,35 @@ def predict_wall(model_dir: Path, texts: list[str]) -> dict[str, float]:
 
 def bench_encoder(name: str, texts: list[str], repeats: int, blog: bool) -> dict[str, Any]:
     """All ways on one encoder, with the limits (matmul rates) they are measured against."""
-    encoder = load_encoder(EncoderConfig(name=name, pooling="mean", device="cpu"))
+    config = EncoderConfig(name=name, pooling="mean", device="cpu")
+    encoder = load_encoder(config)
     lengths = np.array([len(row) for row in tokenize(encoder, texts)[0]])
     shapes = linear_shapes(encoder)
     real_tokens = int(lengths.sum())
     flops = float(flops_per_sentence(encoder, shapes, lengths).sum())
     order = np.argsort(-lengths, kind="stable")
     batches = token_budget_batches(order, lengths, encoder.config.batch_tokens)  # when padded
-    rates = {p: matmul_rate(shapes, p, encoder.config.batch_tokens) for p in RATE_PRECISIONS}
+    rates = matmul_rates(shapes, encoder.config.batch_tokens)
     ways: dict[str, dict[str, Any]] = {}
-    for precision in ("fp32", "bf16", "int8"):
-        ours = encoder
-        if precision == "int8":  # quantized and compiled at load
-            ours = load_encoder(EncoderConfig(name=name, pooling="mean", precision="int8"))
-        ours.config.precision = precision
+    for precision in ("fp32", "bf16", "int8"):  # int8 is quantized and compiled at load
+        ours = (
+            encoder if precision == "fp32" else load_encoder(replace(config, precision=precision))
+        )
         ways[f"ours ({precision})"] = {
             **timed(lambda e=ours: embed(e, texts, progress=False), repeats),
             "padding": 1.0 if ours.packed else padding_ratio(lengths, batches),
             "precision": precision,
         }
-    encoder.config.precision = "fp32"
-    if encoder.packed:  # the same model with padded batches, to show what packing saves
-        padded = load_encoder(encoder.config, attn_implementation="sdpa")
-        ways["ours (fp32, padded)"] = {
-            **timed(lambda: embed(padded, texts, progress=False), repeats),
-            "padding": padding_ratio(lengths, batches),
+    variants = {"unprepacked": {"prepack": False}}  # what prepacking and packing save
+    if encoder.packed:
+        variants["padded"] = {"attn_implementation": "sdpa"}
+    for variant, options in variants.items():
+        other = load_encoder(config, **options)
+        ways[f"ours (fp32, {variant})"] = {
+            **timed(lambda e=other: embed(e, texts, progress=False), repeats),
+            "padding": 1.0 if other.packed else padding_ratio(lengths, batches),
             "precision": "fp32",
+            "limit": "fp32" + ("" if variant == "padded" else UNPACKED),
         }
     ways["sentence-transformers encode()"] = {
         **sentence_transformers_way(encoder.folder, texts, lengths, repeats),
@@ -183,7 +187,7 @@ def bench_encoder(name: str, texts: list[str], repeats: int, blog: bool) -> dict
         way["texts_per_s"] = len(texts) / way["median_s"]
         way["real_tokens_per_s"] = real_tokens / way["median_s"]
         way["effective_gflops"] = flops / way["median_s"] / 1e9
-        way["of_matmul_rate"] = way["effective_gflops"] / rates[way["precision"]]
+        way["of_matmul_rate"] = way["effective_gflops"] / rates[way.get("limit", way["precision"])]
         way["x_fp32"] = ways["ours (fp32)"]["median_s"] / way["median_s"]
         way["x_encode"] = ways["sentence-transformers encode()"]["median_s"] / way["median_s"]
     return {

@@ -1,9 +1,12 @@
 """The limits a benchmark row is measured against: FLOPs per sentence and the machine's matmul rate.
 
 The matmul rate is measured on the encoder's own linear shapes (every linear layer run on every
-token, `rows` tokens at a time): `torch.nn.functional.linear` in fp32 and bf16, and
-`torch._int_mm` (int8 x int8 -> int32, VNNI on x86) for int8. An encoder's effective rate on real
-tokens divided by the rate of its precision says how close to the hardware it runs.
+token, `rows` tokens at a time) with the kernels the encoder runs: oneDNN's linear on weights
+packed ahead (`PrepackedLinear`) in fp32 and bf16 where the encoder prepacks, and
+`torch._int_mm` (int8 x int8 -> int32, VNNI on x86) for int8; `torch.nn.functional.linear` (which
+packs the weights on every call, the limit of earlier reports) is measured beside them. An
+encoder's effective rate on real tokens divided by the rate of its precision says how close to
+the hardware it runs.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ import numpy as np
 import torch
 
 from pipeline.encoding.encoder import Encoder
+from pipeline.encoding.kernels import PrepackedLinear, can_prepack
 
 RATE_PRECISIONS = ("fp32", "bf16", "int8")
+UNPACKED = " unpacked"  # the key suffix of the F.linear rates
 
 
 def timed(run: Callable[[], Any], repeats: int, warm_up: bool = True) -> dict[str, float]:
@@ -43,40 +48,51 @@ def timed(run: Callable[[], Any], repeats: int, warm_up: bool = True) -> dict[st
     return result if first is None else {**result, "first_s": first}
 
 
-def encoder_linears(encoder: Encoder) -> list[torch.nn.Linear]:
-    """The linear layers a forward pass runs on every token (the pooler left out)."""
+def linear_shapes(encoder: Encoder) -> list[tuple[int, int]]:
+    """(out_features, in_features) of every linear layer run on every token (not the pooler)."""
     return [
-        m
+        (m.out_features, m.in_features)
         for name, m in encoder.model.named_modules()
-        if isinstance(m, torch.nn.Linear) and "pooler" not in name
+        if isinstance(m, torch.nn.Linear | PrepackedLinear) and "pooler" not in name
     ]
 
 
-def linear_shapes(encoder: Encoder) -> list[tuple[int, int]]:
-    """(out_features, in_features) of every per-token linear layer."""
-    return [(m.out_features, m.in_features) for m in encoder_linears(encoder)]
+def matmul_rates(shapes: list[tuple[int, int]], rows: int) -> dict[str, float]:
+    """`matmul_rate` of each precision, and of fp32 and bf16 unpacked (`F.linear`)."""
+    rates = {p: matmul_rate(shapes, p, rows) for p in RATE_PRECISIONS}
+    for precision in ("fp32", "bf16"):
+        rates[precision + UNPACKED] = matmul_rate(shapes, precision, rows, prepacked=False)
+    return rates
 
 
-def matmul_rate(shapes: list[tuple[int, int]], precision: str, rows: int) -> float:
-    """GFLOP/s (int8: GOP/s) of torch matmuls with these weight shapes, `rows` tokens at a time."""
-    if precision == "int8":
-        weights = [torch.randint(-127, 128, (k, n), dtype=torch.int8) for n, k in shapes]
-        inputs = {k: torch.randint(-127, 128, (rows, k), dtype=torch.int8) for _, k in shapes}
-
-        def one(w: torch.Tensor) -> torch.Tensor:
-            return torch._int_mm(inputs[w.shape[0]], w)
-    else:
-        dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-        weights = [torch.randn(n, k, dtype=dtype) for n, k in shapes]
-        inputs = {k: torch.randn(rows, k, dtype=dtype) for _, k in shapes}
-
-        def one(w: torch.Tensor) -> torch.Tensor:
-            return torch.nn.functional.linear(inputs[w.shape[1]], w)
+def matmul_rate(
+    shapes: list[tuple[int, int]], precision: str, rows: int, prepacked: bool = True
+) -> float:
+    """GFLOP/s (int8: GOP/s) of the linear kernel of `precision` on these weight shapes, `rows`
+    tokens at a time: prepacked (as the encoder runs it, where it does) unless told not to."""
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "int8": torch.int8}[precision]
+    packs = prepacked and can_prepack(precision, torch.device("cpu"))
+    kernels: list[tuple[int, Callable[[torch.Tensor], torch.Tensor]]] = []  # (in_features, run)
+    for n, k in shapes:
+        if precision == "int8":
+            w = torch.randint(-127, 128, (k, n), dtype=dtype)
+            kernels.append((k, lambda x, w=w: torch._int_mm(x, w)))
+        elif packs:
+            kernels.append((k, PrepackedLinear(torch.nn.Linear(k, n, bias=False), dtype)))
+        else:
+            w = torch.randn(n, k, dtype=dtype)
+            kernels.append((k, lambda x, w=w: torch.nn.functional.linear(x, w)))
+    inputs = {
+        k: torch.randint(-127, 128, (rows, k), dtype=dtype)
+        if precision == "int8"
+        else torch.randn(rows, k, dtype=dtype)
+        for _, k in shapes
+    }
 
     def run() -> None:
         for _ in range(5):
-            for w in weights:
-                one(w)
+            for k, kernel in kernels:
+                kernel(inputs[k])
 
     flops = sum(2 * rows * n * k for n, k in shapes)
     return 5 * flops / timed(run, repeats=5)["median_s"] / 1e9

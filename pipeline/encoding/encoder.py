@@ -20,7 +20,7 @@ from transformers.utils import logging as transformers_logging
 
 from pipeline import PipelineError
 from pipeline.config import EncoderConfig
-from pipeline.encoding.kernels import compile_model, quantize_int8, warn_if_slow_on_this_cpu
+from pipeline.encoding import kernels
 from pipeline.encoding.packing import PACKED, can_pack, pack, unpack
 from pipeline.hub import encoder_dir
 
@@ -57,12 +57,16 @@ WindowRunner = Callable[
 
 
 def load_encoder(
-    config: EncoderConfig, folder: Path | None = None, attn_implementation: str | None = None
+    config: EncoderConfig,
+    folder: Path | None = None,
+    attn_implementation: str | None = None,
+    prepack: bool = True,
 ) -> Encoder:
     """Load tokenizer and model (safetensors only, no remote code) and check the pooling fits.
 
     `attn_implementation` defaults to packed SDPA where the model supports it (and the precision
     and pooling allow it), else transformers' choice (SDPA); "eager" can return attentions.
+    `prepack` swaps the linear layers for oneDNN's prepacked ones where that applies (the CPU).
     """
     folder = folder or encoder_dir(config.name, config.revision)
     device = pick_device(config.device)
@@ -74,7 +78,7 @@ def load_encoder(
             "on a GPU"
         )
     if device.type == "cpu":
-        warn_if_slow_on_this_cpu(config.precision)
+        kernels.warn_if_slow_on_this_cpu(config.precision)
     transformers_logging.disable_progress_bar()  # a bar per weight file is noise here
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -106,8 +110,10 @@ def load_encoder(
             raise PipelineError("encoder.pooling=pooler always uses the last layer; set layer=-1")
     encoder = Encoder(tokenizer, model, config, device, folder)
     if config.precision == "int8":  # torchao's int8 layers are only fast compiled
-        quantize_int8(model, calibrate=lambda texts: embed(encoder, texts, progress=False))
-        compile_model(model)
+        kernels.quantize_int8(model, calibrate=lambda texts: embed(encoder, texts, progress=False))
+        kernels.compile_model(model)
+    elif prepack:
+        kernels.prepack_linears(model, config.precision, device)
     return encoder
 
 

@@ -1,4 +1,12 @@
-"""How the encoder's forward pass runs fast: int8 linear layers and torch.compile.
+"""How the encoder's forward pass runs fast: prepacked and int8 linear layers, torch.compile.
+
+On the CPU, fp32 and bf16 linear layers are swapped for `PrepackedLinear` at load: `nn.Linear`
+hands its weight matrix to oneDNN's kernel, which copies it into the kernel's blocked layout on
+every call; packed once, a forward pass skips those copies, and the GELU after a feed-forward
+block's first linear layer runs inside it (one pass over its output fewer). Alone in a loop,
+MiniLM's shapes ran 2.3x faster for one sentence (9 rows: 70 against 165 us, 384 -> 1,536),
+1.4x at 64 rows and 1.12-1.17x at 775-4,096 rows in fp32; in bf16 1.6x at 9 rows and 1.07x at
+4,096. The sums are the same up to their order.
 
 `encoder.precision=int8` (CPU only) replaces the encoder's linear layers by dynamic int8 ones with
 torchao: int8 weights with one scale per output channel, activations quantized at run time with
@@ -29,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers.activations import GELUActivation
 
 from pipeline import PipelineError
 from pipeline.io import sha256_file
@@ -40,6 +49,13 @@ NEEDS_TORCHAO = (
     "encoder.precision=int8 needs torchao: pip install 'torchao>=0.18' (make setup installs it), "
     "or use fp32/bf16"
 )
+# feed-forward blocks whose forward is linear -> GELU: (linear, activation) attribute names
+GELU_AFTER_LINEAR = {
+    "BertIntermediate": ("dense", "intermediate_act_fn"),  # BERT, MiniLM
+    "MPNetIntermediate": ("dense", "intermediate_act_fn"),
+    "FFN": ("lin1", "activation"),  # DistilBERT
+}
+PACKED_FOR_ROWS = 4096  # oneDNN's layout hint; 1, 9 and 4,096 ran every row count alike
 SMOOTHING_ALPHA = 0.5  # SmoothQuant's default; 0.65 was as good on MiniLM, 0.3 and 0.8 worse
 
 
@@ -51,13 +67,19 @@ NATIVE_CPU_SUPPORT = {
 }
 
 
+def runs_natively(precision: str) -> bool:
+    """Whether this CPU has the instructions `precision` needs to be fast (True when torch
+    cannot tell)."""
+    if precision not in NATIVE_CPU_SUPPORT:
+        return True
+    known = [getattr(torch.cpu, check, None) for check in NATIVE_CPU_SUPPORT[precision][1]]
+    return not all(known) or any(check() for check in known)
+
+
 def warn_if_slow_on_this_cpu(precision: str) -> None:
     """Log a warning when this CPU lacks the instructions that make `precision` fast."""
-    if precision not in NATIVE_CPU_SUPPORT:
-        return
-    needs, checks = NATIVE_CPU_SUPPORT[precision]
-    known = [getattr(torch.cpu, check, None) for check in checks]
-    if all(known) and not any(check() for check in known):
+    if not runs_natively(precision):
+        needs = NATIVE_CPU_SUPPORT[precision][0]
         log.warning(
             "encoder.precision=%s: this CPU has no %s, so %s runs several times slower than "
             "fp32 here (an AVX2-only EPYC: fp32 93 GFLOP/s, bf16 16, int8 2); use fp32",
@@ -67,8 +89,11 @@ def warn_if_slow_on_this_cpu(precision: str) -> None:
         )
 
 
-def int8_recipe() -> dict[str, Any]:
-    """How int8 quantizes, for the features fingerprint: each of these changes the vectors."""
+def recipe(precision: str, device: torch.device) -> dict[str, Any]:
+    """How bf16 or int8 runs on `device`, for the features fingerprint: each of these changes the
+    vectors (bf16 prepacked rounds the GELU's input once, autocast twice)."""
+    if precision == "bf16":
+        return {"prepacked_gelu_fused": can_prepack(precision, device)}
     return {
         "quantization": "torchao dynamic int8, per-token activations, per-channel weights",
         "smoothquant_alpha": SMOOTHING_ALPHA,
@@ -110,6 +135,65 @@ def quantize_int8(
     quantize_(model, step("prepare"), filter_fn=_is_token_linear)
     calibrate(CALIBRATION.read_text(encoding="utf-8").splitlines())
     quantize_(model, step("convert"), filter_fn=lambda module, _: isinstance(module, observed))
+
+
+class PrepackedLinear(torch.nn.Module):
+    """A frozen linear layer whose weights oneDNN laid out for its CPU kernel once, at load,
+    optionally with the GELU that follows it fused in (`activation="gelu"`, the exact erf one).
+
+    Runs in `dtype` (fp32 or bf16): inputs are cast to it, as autocast would cast them.
+    """
+
+    def __init__(
+        self, linear: torch.nn.Linear, dtype: torch.dtype, activation: str = "none"
+    ) -> None:
+        super().__init__()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.dtype, self.activation = dtype, activation
+        weight = linear.weight.detach().to(dtype)
+        self.packed_weight = torch.ops.mkldnn._reorder_linear_weight(weight, PACKED_FOR_ROWS)
+        self.bias = None if linear.bias is None else linear.bias.detach().to(dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """activation(x @ weightᵀ + bias), in `dtype`."""
+        algorithm = "none" if self.activation == "gelu" else ""  # "none": erf, not tanh
+        return torch.ops.mkldnn._linear_pointwise(
+            x.to(self.dtype), self.packed_weight, self.bias, self.activation, [], algorithm
+        )
+
+
+def can_prepack(precision: str, device: torch.device) -> bool:
+    """Whether `prepack_linears` applies: fp32, or bf16 where this CPU runs it natively, on a CPU
+    (with oneDNN, as torch's x86 and ARM builds have it)."""
+    return (
+        device.type == "cpu"
+        and torch.backends.mkldnn.is_available()
+        and precision in ("fp32", "bf16")
+        and runs_natively(precision)
+    )
+
+
+def prepack_linears(model: torch.nn.Module, precision: str, device: torch.device) -> None:
+    """Swap every linear layer of `model` for a `PrepackedLinear` in `precision`, in place, where
+    `can_prepack`; the feed-forward blocks of GELU_AFTER_LINEAR get their GELU fused in."""
+    if not can_prepack(precision, device):
+        return
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    for module in model.modules():
+        linear_name, gelu_name = GELU_AFTER_LINEAR.get(type(module).__name__, (None, None))
+        if linear_name and _is_exact_gelu(getattr(module, gelu_name)):
+            linear = getattr(module, linear_name)
+            setattr(module, linear_name, PrepackedLinear(linear, dtype, activation="gelu"))
+            setattr(module, gelu_name, torch.nn.Identity())
+    for name, module in list(model.named_modules()):
+        if isinstance(module, torch.nn.Linear):
+            parent, _, attribute = name.rpartition(".")
+            setattr(model.get_submodule(parent), attribute, PrepackedLinear(module, dtype))
+
+
+def _is_exact_gelu(module: torch.nn.Module) -> bool:
+    """transformers' GELU with torch's exact (erf) kernel, which oneDNN's fused one matches."""
+    return isinstance(module, GELUActivation) and module.act is torch.nn.functional.gelu
 
 
 def compile_model(model: torch.nn.Module) -> None:

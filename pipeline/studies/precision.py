@@ -93,9 +93,11 @@ def _is_bf16(value: Any) -> bool:
 @contextlib.contextmanager
 def as_on_a_fast_cpu() -> Iterator[None]:
     """Load and run models eagerly (compiled code would skip the emulation; int8's compile only
-    fuses the same math) and quantize int8 without the reduced range of CPUs without VNNI."""
+    fuses the same math) with torch's linear layers (oneDNN's prepacked ones would skip it too)
+    and quantize int8 without the reduced range of CPUs without VNNI."""
     with (
         torch._dynamo.config.patch(disable=True),
+        mock.patch("pipeline.encoding.kernels.can_prepack", return_value=False),
         mock.patch("torchao.utils.should_reduce_range", return_value=False),
     ):
         yield
