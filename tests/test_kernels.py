@@ -46,6 +46,7 @@ def test_a_prepacked_encoder_gives_the_vectors_of_torchs_linear_layers(tiny_enco
     plain, packed = load_encoder(config, prepack=False), load_encoder(config)
     modules = list(packed.model.modules())
     assert not any(isinstance(m, torch.nn.Linear) for m in modules)
+    assert packed.prepacked and not plain.prepacked
     fused = [m for m in modules if isinstance(m, PrepackedLinear) and m.activation == "gelu"]
     assert len(fused) == packed.model.config.n_layers  # each FFN's lin1 took its GELU in
     want, _ = embed(plain, TEXTS, progress=False)
@@ -74,6 +75,13 @@ def test_prepacked_bf16_stays_next_to_autocast_and_says_so(tiny_encoder):
     packed, _ = embed(load_encoder(config), TEXTS, progress=False)
     assert row_cosines(autocast, packed).min() > 0.999
     assert recipe("bf16", CPU) == {"prepacked_gelu_fused": True}  # its own feature cache
+
+
+def test_padded_batches_keep_torchs_linear_layers(tiny_encoder):
+    """A padded batch has any number of rows; oneDNN would compile a kernel for each."""
+    config = EncoderConfig(name=str(tiny_encoder), pooling="mean")
+    encoder = load_encoder(config, attn_implementation="sdpa")
+    assert not encoder.packed and not encoder.prepacked
 
 
 def test_nothing_is_prepacked_off_the_cpu_or_in_int8():

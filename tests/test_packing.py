@@ -5,7 +5,7 @@ from conftest import row_cosines
 
 from pipeline.config import EncoderConfig
 from pipeline.encoding.encoder import embed, load_encoder, token_budget_batches
-from pipeline.encoding.packing import attend, pack, unpack
+from pipeline.encoding.packing import attend, pack, rounded_length, unpack
 
 MIXED = [
     "a visually stunning rumination on love , memory and history",
@@ -57,6 +57,24 @@ def test_pack_restarts_positions_and_groups_equal_lengths():
     assert runs == [(1, 3), (2, 2), (1, 1)]
     hidden = ids.unsqueeze(-1).float()  # a "layer output" that is the token id itself
     assert torch.equal(unpack(hidden, mask)[..., 0], input_ids.float())
+
+
+def test_pack_tops_the_sequence_up_with_a_filler_sentence_of_its_own():
+    input_ids = torch.tensor([[5, 6, 7], [8, 9, 0]])
+    mask = (input_ids != 0).long()
+    ids, positions, runs = pack(input_ids, mask, round_to=4)
+    assert ids.tolist() == [[5, 6, 7, 8, 9, 0, 0, 0]]  # 5 tokens -> 8, a power of two below 4+
+    assert positions.tolist() == [[0, 1, 2, 0, 1, 0, 1, 2]]
+    assert runs == [(1, 3), (1, 2), (1, 3)]
+    hidden = ids.unsqueeze(-1).float()
+    assert torch.equal(unpack(hidden, mask)[..., 0], input_ids.float())
+
+
+def test_rounded_length():
+    assert [rounded_length(n, 64) for n in (1, 2, 9, 33, 64, 65, 775, 4096)] == [
+        1, 2, 16, 64, 64, 128, 832, 4096
+    ]  # fmt: skip
+    assert rounded_length(775, 1) == 775
 
 
 def test_packed_batches_hold_a_request_in_one_pass_within_budget():

@@ -45,6 +45,11 @@ class Encoder:
         return self.model.config.hidden_size * len(pooled_layers(self.config))
 
     @property
+    def prepacked(self) -> bool:
+        """Whether the linear layers are oneDNN's prepacked ones (`kernels.PrepackedLinear`)."""
+        return any(isinstance(m, kernels.PrepackedLinear) for m in self.model.modules())
+
+    @property
     def packed(self) -> bool:
         """Whether batches run packed (`pipeline.encoding.packing`): no padding, any lengths."""
         return self.model.config._attn_implementation == PACKED
@@ -66,7 +71,8 @@ def load_encoder(
 
     `attn_implementation` defaults to packed SDPA where the model supports it (and the precision
     and pooling allow it), else transformers' choice (SDPA); "eager" can return attentions.
-    `prepack` swaps the linear layers for oneDNN's prepacked ones where that applies (the CPU).
+    `prepack` swaps the linear layers for oneDNN's prepacked ones where that applies (packed
+    batches on the CPU).
     """
     folder = folder or encoder_dir(config.name, config.revision)
     device = pick_device(config.device)
@@ -112,7 +118,7 @@ def load_encoder(
     if config.precision == "int8":  # torchao's int8 layers are only fast compiled
         kernels.quantize_int8(model, calibrate=lambda texts: embed(encoder, texts, progress=False))
         kernels.compile_model(model)
-    elif prepack:
+    elif prepack and encoder.packed:  # rounded row counts keep oneDNN's kernels few
         kernels.prepack_linears(model, config.precision, device)
     return encoder
 
@@ -269,7 +275,8 @@ def _forward(encoder: Encoder, input_ids: torch.Tensor, mask: torch.Tensor) -> t
     layers = pooled_layers(config)
     inputs: dict = {"input_ids": input_ids, "output_hidden_states": layers != [-1]}
     if encoder.packed:
-        packed_ids, positions, runs = pack(input_ids, mask)
+        round_to = kernels.ROUND_ROWS_TO if encoder.prepacked else 1
+        packed_ids, positions, runs = pack(input_ids, mask, round_to)
         inputs |= {"input_ids": packed_ids, "position_ids": positions, "packed_runs": runs}
     elif not bool(mask.all()) or _compiled(config):
         inputs["attention_mask"] = mask

@@ -75,20 +75,38 @@ def can_pack(model: PreTrainedModel) -> bool:
 
 
 def pack(
-    input_ids: torch.Tensor, mask: torch.Tensor
+    input_ids: torch.Tensor, mask: torch.Tensor, round_to: int = 1
 ) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, int]]]:
     """A right-padded batch as one sequence: its token ids, position ids (from 0 in each
     sentence) and its runs of equal-length rows, (count, length) in order (one run per length
-    when the rows are sorted)."""
+    when the rows are sorted). With `round_to` > 1 a filler sentence (token id 0, a run of its
+    own, so nothing attends to it) tops the sequence up to `rounded_length` tokens."""
     real = mask.bool()
     positions = mask.cumsum(dim=1) - 1
     lengths = mask.sum(dim=1).tolist()
     runs = [(len(list(run)), length) for length, run in itertools.groupby(lengths)]
-    return input_ids[real].unsqueeze(0), positions[real].unsqueeze(0), runs
+    ids, positions = input_ids[real], positions[real]
+    filler = rounded_length(len(ids), round_to) - len(ids)
+    if filler:
+        ids = torch.cat([ids, ids.new_zeros(filler)])
+        positions = torch.cat([positions, torch.arange(filler, device=positions.device)])
+        runs.append((1, filler))
+    return ids.unsqueeze(0), positions.unsqueeze(0), runs
+
+
+def rounded_length(tokens: int, step: int) -> int:
+    """`tokens` rounded up to a power of two up to `step`, past it to a multiple of `step`."""
+    if step <= 1:
+        return tokens
+    if tokens <= step:
+        return 1 << (tokens - 1).bit_length()
+    return -(-tokens // step) * step
 
 
 def unpack(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """A packed layer output (1, tokens, dim) back in the padded batch's shape, zeros in padding."""
+    """A packed layer output (1, tokens, dim) back in the padded batch's shape, zeros in padding
+    (a filler sentence at the end left out)."""
+    real = mask.bool()
     padded = hidden.new_zeros((*mask.shape, hidden.shape[-1]))
-    padded[mask.bool()] = hidden[0]
+    padded[real] = hidden[0, : int(real.sum())]
     return padded
