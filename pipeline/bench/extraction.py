@@ -41,6 +41,7 @@ from pipeline.bench.rates import (
     machine,
     matmul_rates,
     padding_ratio,
+    rate_key,
     timed,
 )
 from pipeline.config import EncoderConfig
@@ -161,17 +162,18 @@ def bench_encoder(name: str, texts: list[str], repeats: int, blog: bool) -> dict
             **timed(lambda e=ours: embed(e, texts, progress=False), repeats),
             "padding": 1.0 if ours.packed else padding_ratio(lengths, batches),
             "precision": precision,
+            "limit": rate_key(ours, precision),
         }
-    variants = {"unprepacked": {"prepack": False}}  # what prepacking and packing save
+    variants = {}  # what prepacking and packing save
     if encoder.packed:
-        variants["padded"] = {"attn_implementation": "sdpa"}
+        variants = {"unprepacked": {"prepack": False}, "padded": {"attn_implementation": "sdpa"}}
     for variant, options in variants.items():
         other = load_encoder(config, **options)
         ways[f"ours (fp32, {variant})"] = {
             **timed(lambda e=other: embed(e, texts, progress=False), repeats),
             "padding": 1.0 if other.packed else padding_ratio(lengths, batches),
             "precision": "fp32",
-            "limit": "fp32" + ("" if variant == "padded" else UNPACKED),
+            "limit": rate_key(other, "fp32"),
         }
     ways["sentence-transformers encode()"] = {
         **sentence_transformers_way(encoder.folder, texts, lengths, repeats),
@@ -187,7 +189,9 @@ def bench_encoder(name: str, texts: list[str], repeats: int, blog: bool) -> dict
         way["texts_per_s"] = len(texts) / way["median_s"]
         way["real_tokens_per_s"] = real_tokens / way["median_s"]
         way["effective_gflops"] = flops / way["median_s"] / 1e9
-        way["of_matmul_rate"] = way["effective_gflops"] / rates[way.get("limit", way["precision"])]
+        way["of_matmul_rate"] = (
+            way["effective_gflops"] / rates[way.get("limit", way["precision"] + UNPACKED)]
+        )
         way["x_fp32"] = ways["ours (fp32)"]["median_s"] / way["median_s"]
         way["x_encode"] = ways["sentence-transformers encode()"]["median_s"] / way["median_s"]
     return {

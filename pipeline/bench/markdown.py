@@ -23,10 +23,10 @@ def markdown(report: dict[str, Any]) -> str:
             f"### {name}: {e['texts']:,} texts, {e['real_tokens']:,} real tokens, "
             f"{e['flops_per_real_token'] / 1e6:.1f} MFLOP per real token",
             "",
-            f"Matmul rate on its shapes, with the kernels the encoder runs (oneDNN on prepacked "
-            f"weights for fp32 and bf16): fp32 {r['fp32']:.0f}, bf16 {r['bf16']:.0f}, "
-            f"int8 {r['int8']:.0f}; `F.linear` (unprepacked): fp32 {r['fp32 unpacked']:.0f}, "
-            f"bf16 {r['bf16 unpacked']:.0f}. The unprepacked row is measured against the latter.",
+            f"Matmul rate on its shapes: oneDNN on prepacked weights fp32 {r['fp32']:.0f}, bf16 "
+            f"{r['bf16']:.0f}; `F.linear` (unprepacked) fp32 {r['fp32 unpacked']:.0f}, bf16 "
+            f"{r['bf16 unpacked']:.0f}; int8 {r['int8']:.0f}. Each row is measured against the "
+            "kernel it runs (prepacked where the encoder runs packed batches).",
             "",
             "| way | texts/s | real tokens/s | s (min-max) | first s | padding | effective GFLOP/s "
             "| ÷ matmul rate | x fp32 | x encode() |",

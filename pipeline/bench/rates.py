@@ -65,6 +65,11 @@ def matmul_rates(shapes: list[tuple[int, int]], rows: int) -> dict[str, float]:
     return rates
 
 
+def rate_key(encoder: Encoder, precision: str) -> str:
+    """The `matmul_rates` key `encoder` in `precision` is measured against: the kernel it runs."""
+    return precision if encoder.prepacked or precision == "int8" else precision + UNPACKED
+
+
 def matmul_rate(
     shapes: list[tuple[int, int]], precision: str, rows: int, prepacked: bool = True
 ) -> float:
