@@ -76,15 +76,7 @@ def load_encoder(
     """
     folder = folder or encoder_dir(config.name, config.revision)
     device = pick_device(config.device)
-    if config.precision == "fp16" and device.type != "cuda":
-        raise PipelineError("encoder.precision=fp16 needs a CUDA GPU; use bf16 on CPU")
-    if config.precision == "int8" and device.type != "cpu":
-        raise PipelineError(
-            "encoder.precision=int8 runs on the CPU only (encoder.device=cpu); use bf16 or fp16 "
-            "on a GPU"
-        )
-    if device.type == "cpu":
-        kernels.warn_if_slow_on_this_cpu(config.precision)
+    kernels.check_precision(config.precision, device)
     transformers_logging.disable_progress_bar()  # a bar per weight file is noise here
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)

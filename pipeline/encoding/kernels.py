@@ -1,4 +1,4 @@
-"""How the encoder's forward pass runs fast: prepacked and int8 linear layers, torch.compile.
+"""How the encoder runs fast, and which precision runs where: prepacked and int8 linear layers, compiling.
 
 On the CPU, fp32 and bf16 linear layers are swapped for `PrepackedLinear` at load: `nn.Linear`
 hands its weight matrix to oneDNN's kernel, which copies it into the kernel's blocked layout on
@@ -81,6 +81,19 @@ def runs_natively(precision: str) -> bool:
         return True
     known = [getattr(torch.cpu, check, None) for check in NATIVE_CPU_SUPPORT[precision][1]]
     return not all(known) or any(check() for check in known)
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """Refuse a precision `device` cannot run; warn where it runs slowly (`runs_natively`)."""
+    if precision == "fp16" and device.type != "cuda":
+        raise PipelineError("encoder.precision=fp16 needs a CUDA GPU; use bf16 on CPU")
+    if precision == "int8" and device.type != "cpu":
+        raise PipelineError(
+            "encoder.precision=int8 runs on the CPU only (encoder.device=cpu); use bf16 or fp16 "
+            "on a GPU"
+        )
+    if device.type == "cpu":
+        warn_if_slow_on_this_cpu(precision)
 
 
 def warn_if_slow_on_this_cpu(precision: str) -> None:
