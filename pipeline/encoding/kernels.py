@@ -1,4 +1,4 @@
-"""How the encoder runs fast, and which precision runs where: prepacked and int8 linear layers, compiling.
+"""How the encoder runs fast, and which precision runs where: prepacked or int8 linear layers.
 
 On the CPU, fp32 and bf16 linear layers are swapped for `PrepackedLinear` at load: `nn.Linear`
 hands its weight matrix to oneDNN's kernel, which copies it into the kernel's blocked layout on
