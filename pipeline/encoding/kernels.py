@@ -113,7 +113,8 @@ def recipe(precision: str, device: torch.device) -> dict[str, Any]:
     """How bf16 or int8 runs on `device`, for the features fingerprint: each of these changes the
     vectors (bf16 prepacked rounds the GELU's input once, autocast twice)."""
     if precision == "bf16":
-        return {"prepacked_gelu_fused": can_prepack(precision, device)}
+        kind = "oneDNN prepacked, GELU fused, where the encoder runs packed batches"
+        return {"linear_layers": kind if can_prepack(precision, device) else "torch, autocast"}
     return {
         "quantization": "torchao dynamic int8, per-token activations, per-channel weights",
         "smoothquant_alpha": SMOOTHING_ALPHA,
