@@ -185,10 +185,11 @@ class PrepackedLinear(torch.nn.Module):
 
 def can_prepack(precision: str, device: torch.device) -> bool:
     """Whether `prepack_linears` applies: fp32, or bf16 where this CPU runs it natively, on a CPU
-    (with oneDNN, as torch's x86 and ARM builds have it)."""
+    whose torch build has oneDNN's prepacked linear layer (x86 builds do)."""
     return (
         device.type == "cpu"
         and torch.backends.mkldnn.is_available()
+        and hasattr(torch.ops.mkldnn, "_linear_pointwise")
         and precision in ("fp32", "bf16")
         and runs_natively(precision)
     )
