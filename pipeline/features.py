@@ -56,8 +56,7 @@ def fingerprint_inputs(config: Config, splits: dict[str, Split]) -> dict[str, An
         "data_sha256": content_hash(splits),
     }
     if enc.precision in ("bf16", "int8"):  # how their kernels round changes the numbers too
-        from pipeline.encoding.encoder import pick_device
-        from pipeline.encoding.kernels import recipe
+        from pipeline.encoding.kernels import pick_device, recipe
 
         inputs[enc.precision] = recipe(enc.precision, pick_device(enc.device))
     return inputs

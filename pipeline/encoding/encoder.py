@@ -75,7 +75,7 @@ def load_encoder(
     batches on the CPU).
     """
     folder = folder or encoder_dir(config.name, config.revision)
-    device = pick_device(config.device)
+    device = kernels.pick_device(config.device)
     kernels.check_precision(config.precision, device)
     transformers_logging.disable_progress_bar()  # a bar per weight file is noise here
     try:
@@ -113,15 +113,6 @@ def load_encoder(
     elif prepack and encoder.packed:  # rounded row counts keep oneDNN's kernels few
         kernels.prepack_linears(model, config.precision, device)
     return encoder
-
-
-def pick_device(name: str) -> torch.device:
-    """`auto` is CUDA when available, else CPU; asking for CUDA without one is an error."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise PipelineError("encoder.device=cuda but no CUDA GPU is available; use auto or cpu")
-    return torch.device(name)
 
 
 def embed(

@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers.activations import GELUActivation
 
 from pipeline import PipelineError
 from pipeline.io import sha256_file
@@ -81,6 +80,15 @@ def runs_natively(precision: str) -> bool:
         return True
     known = [getattr(torch.cpu, check, None) for check in NATIVE_CPU_SUPPORT[precision][1]]
     return not all(known) or any(check() for check in known)
+
+
+def pick_device(name: str) -> torch.device:
+    """`auto` is CUDA when available, else CPU; asking for CUDA without one is an error."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise PipelineError("encoder.device=cuda but no CUDA GPU is available; use auto or cpu")
+    return torch.device(name)
 
 
 def check_precision(precision: str, device: torch.device) -> None:
@@ -214,8 +222,9 @@ def prepack_linears(model: torch.nn.Module, precision: str, device: torch.device
 
 
 def _is_exact_gelu(module: torch.nn.Module) -> bool:
-    """transformers' GELU with torch's exact (erf) kernel, which oneDNN's fused one matches."""
-    return isinstance(module, GELUActivation) and module.act is torch.nn.functional.gelu
+    """transformers' GELU with torch's exact (erf) kernel, which oneDNN's fused one matches (by
+    name: importing transformers here would slow down the features stage's cache hits)."""
+    return type(module).__name__ == "GELUActivation" and module.act is torch.nn.functional.gelu
 
 
 def compile_model(model: torch.nn.Module) -> None:
