@@ -150,7 +150,7 @@ def test_int8_smoothing_brings_minilm_closer_to_fp32():
     fp32, _ = embed(load_encoder(config), texts, progress=False)
 
     def int8_drift(alpha: float | None) -> float:
-        encoder = load_encoder(config, attn_implementation="sdpa", prepack=False)  # nn.Linear
+        encoder = load_encoder(config, attn_implementation="sdpa")  # padded: nn.Linear layers
         quantize_int8(encoder.model, lambda t: embed(encoder, t, progress=False), alpha=alpha)
         int8, _ = embed(encoder, texts, progress=False)
         cosine = row_cosines(fp32, int8)
