@@ -71,9 +71,7 @@ def test_bad_config_values(tiny_config, workdir, override, message):
     )
 
 
-def test_predict_bad_inputs_get_per_line_answers(tiny_config, workdir):
-    for stage in ("features", "train"):
-        run_cli("-m", f"pipeline.{stage}", "--config", str(tiny_config), cwd=workdir)
+def test_predict_bad_inputs_get_per_line_answers(tiny_model, workdir):
     texts = workdir / "texts.txt"
     texts.write_text("a good film\n\n   \n😀🎬\nひどい映画\n" + "x" * 100_000 + "\n")
     result = run_cli(str(ROOT / "pipeline" / "predict.py"), "--file", str(texts), cwd=workdir)

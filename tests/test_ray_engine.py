@@ -127,7 +127,7 @@ def test_a_killed_driver_resumes_from_its_finished_batches(
 ):
     """A features driver on Ray, SIGKILLed mid-train, is resumed here (in this process, on the
     same Ray) from its recorded batches, and the folder equals a local run's."""
-    limit = "data.limit=1500"  # ~450 batches of 32 tokens: a run of seconds
+    limit = "data.limit=600"  # ~180 batches of 32 tokens: seconds, past its first checkpoint
     reference = build_features(
         load_config(slow_config, [limit]), root=tmp_path / "reference", progress=False
     )
