@@ -1,7 +1,7 @@
 """The HTTP service over real HTTP on a loopback port: answers, limits, batching, failures."""
 
-import asyncio
 import json
+import threading
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,7 +11,7 @@ from conftest import NEGATIVE, POSITIVE, TINY_LIMITS
 from pipeline.bench.battery import Case, bad_requests, hang_up, mixed, send
 from pipeline.serving import classifier
 from pipeline.serving.classifier import Classifier
-from pipeline.serving.serve import Limits, MicroBatcher
+from pipeline.serving.serve import Limits
 
 
 def predict(base: str, texts: list[str]) -> tuple[int, dict]:
@@ -91,41 +91,22 @@ def test_a_failure_inside_is_a_500_without_details_and_the_next_request_works(
     assert predict(tiny_server, ["a good film"])[0] == 200
 
 
-def batches_of(arrivals: list[float], window_s: float, max_texts: int = 100) -> list[list[str]]:
-    """The batches a MicroBatcher labels for one-text requests arriving at these times (s)."""
-    batches: list[list[str]] = []
+def test_the_model_loads_and_labels_on_one_thread_not_the_main_one(
+    tiny_model, monkeypatch, request
+):
+    threads = {"load": set(), "results": set()}
+    load, results = Classifier.load.__func__, Classifier.results
 
-    def label(texts: list[str]) -> list[dict]:
-        batches.append(list(texts))
-        return [{"text": text} for text in texts]
+    def recorded(name, method):
+        def call(*args, **kwargs):
+            threads[name].add(threading.get_ident())
+            return method(*args, **kwargs)
 
-    async def scenario() -> None:
-        batcher = MicroBatcher(label, window_s, max_texts)
-        task = asyncio.create_task(batcher.run())
+        return call
 
-        async def client(i: int, at: float) -> None:
-            await asyncio.sleep(at)
-            assert await batcher.submit([f"t{i}"]) == [{"text": f"t{i}"}]
-
-        await asyncio.gather(*(client(i, at) for i, at in enumerate(arrivals)))
-        task.cancel()
-
-    asyncio.run(scenario())
-    return batches
-
-
-def test_a_batch_stays_open_while_requests_keep_arriving():
-    # four requests 0.3 s apart, each within the 0.4 s window after the one before (so a batch
-    # that closed one window after its first request would hold two), then a lone one after a
-    # quiet spell: one batch of four, and the lone one labeled by itself
-    assert batches_of([0, 0.3, 0.6, 0.9, 3.0], window_s=0.4) == [
-        ["t0", "t1", "t2", "t3"],
-        ["t4"],
-    ]
-
-
-def test_a_batch_closes_at_max_texts():
-    assert batches_of([0, 0.01, 0.02, 0.03], window_s=0.2, max_texts=2) == [
-        ["t0", "t1"],
-        ["t2", "t3"],
-    ]
+    monkeypatch.setattr(Classifier, "load", classmethod(recorded("load", load)))
+    monkeypatch.setattr(Classifier, "results", recorded("results", results))
+    base = request.getfixturevalue("tiny_server")  # the server starts after the patches
+    assert predict(base, ["a good film"])[0] == 200
+    assert len(threads["load"]) == 1 and threads["load"] == threads["results"]
+    assert threading.main_thread().ident not in threads["load"]
