@@ -8,7 +8,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +122,33 @@ def test_a_killed_worker_changes_nothing(tiny_encoder, local_ray):
     got, _ = ray_engine.embed(tiny, texts, progress=False, on_batch=kill_once)
     assert killed
     assert np.array_equal(expected, got)
+
+
+def test_the_embedder_loads_its_encoder_on_the_thread_that_runs_its_batches(
+    tiny_encoder, local_ray, monkeypatch
+):
+    """Ray Data builds an actor on one thread and calls it on another: all torch work must be on
+    the second (docs/scale.md)."""
+    import ray
+
+    from pipeline.config import EncoderConfig
+    from pipeline.scale import ray_engine
+
+    loaded_on = []
+    load = ray_engine.load_encoder
+    monkeypatch.setattr(
+        ray_engine, "load_encoder", lambda *a: loaded_on.append(threading.get_ident()) or load(*a)
+    )
+    ids = np.array([101, 1037, 2204, 2143, 102])  # [CLS] a good film [SEP]
+    plan = {"ids": ids, "offsets": [0, 5], "positions": np.array([0]), "bounds": [0, 1]}
+    config = EncoderConfig(name=str(tiny_encoder))
+    embedder = ray_engine._Embedder(config, tiny_encoder, [ray.put(plan)], threads=None)
+    assert loaded_on == []
+    with ThreadPoolExecutor(1) as caller:  # as Ray Data's: one thread, not the main one
+        first, second = (caller.submit(embedder, {"batch": np.array([0])}).result() for _ in "12")
+        caller_thread = caller.submit(threading.get_ident).result()
+    assert loaded_on == [caller_thread] and caller_thread != threading.get_ident()  # once, there
+    assert first["position"].tolist() == [0] and np.array_equal(first["vector"], second["vector"])
 
 
 def test_a_killed_driver_resumes_from_its_finished_batches(

@@ -146,18 +146,26 @@ class _Labeler:
 
 
 class _Embedder:
-    """A Ray Data actor: loads the encoder once, then turns batch numbers into vectors."""
+    """A Ray Data actor: loads the encoder once, then turns batch numbers into vectors.
+
+    Ray Data builds the actor on its main thread and calls it on another one; the encoder loads
+    on the first call, so that all its torch work runs on that one thread (a second OpenMP team,
+    made by loading on the main thread, slowed every batch: docs/scale.md).
+    """
 
     def __init__(
         self, config: EncoderConfig, folder: Path, plan: list[Any], threads: int | None
     ) -> None:
-        if threads:
-            torch.set_num_threads(threads)
-        self.encoder = load_encoder(config, folder)
+        self.config, self.folder, self.threads = config, folder, threads
+        self.encoder: Encoder | None = None
         self.plan = _ray().get(plan[0])
 
     def __call__(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Vectors and input positions of the batches named in `rows["batch"]`."""
+        if self.encoder is None:
+            if self.threads:
+                torch.set_num_threads(self.threads)
+            self.encoder = load_encoder(self.config, self.folder)
         encoder, plan = self.encoder, self.plan
         ids, offsets, bounds = plan["ids"], plan["offsets"], plan["bounds"]
         positions, vectors = [], []
