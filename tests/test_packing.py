@@ -63,16 +63,16 @@ def test_pack_tops_the_sequence_up_with_a_filler_sentence_of_its_own():
     input_ids = torch.tensor([[5, 6, 7], [8, 9, 0]])
     mask = (input_ids != 0).long()
     ids, positions, runs = pack(input_ids, mask, round_to=4)
-    assert ids.tolist() == [[5, 6, 7, 8, 9, 0, 0, 0]]  # 5 tokens -> 8, a power of two below 4+
+    assert ids.tolist() == [[5, 6, 7, 8, 9, 0, 0, 0]]  # 5 tokens -> 8, a multiple of 4
     assert positions.tolist() == [[0, 1, 2, 0, 1, 0, 1, 2]]
-    assert runs == [(1, 3), (1, 2), (1, 3)]
+    assert runs == [(1, 3), (1, 2)]  # the filler is in no run
     hidden = ids.unsqueeze(-1).float()
     assert torch.equal(unpack(hidden, mask)[..., 0], input_ids.float())
 
 
 def test_rounded_length():
     assert [rounded_length(n, 64) for n in (1, 2, 9, 33, 64, 65, 775, 4096)] == [
-        1, 2, 16, 64, 64, 128, 832, 4096
+        8, 8, 16, 40, 64, 128, 832, 4096
     ]  # fmt: skip
     assert rounded_length(775, 1) == 775
 

@@ -53,6 +53,7 @@ def packed_attention(
         attended = attend(q, k, v, scaling)
         out[start:end].view(count, length, heads, head_dim).copy_(attended.transpose(1, 2))
         start = end
+    out[start:].zero_()  # a filler sentence (in no run) attends to nothing
     return out.unsqueeze(0), None
 
 
@@ -79,8 +80,9 @@ def pack(
 ) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, int]]]:
     """A right-padded batch as one sequence: its token ids, position ids (from 0 in each
     sentence) and its runs of equal-length rows, (count, length) in order (one run per length
-    when the rows are sorted). With `round_to` > 1 a filler sentence (token id 0, a run of its
-    own, so nothing attends to it) tops the sequence up to `rounded_length` tokens."""
+    when the rows are sorted). With `round_to` > 1 a filler sentence (token ids 0, in no run: it
+    attends to nothing and nothing attends to it) tops the sequence up to `rounded_length`
+    tokens."""
     real = mask.bool()
     positions = mask.cumsum(dim=1) - 1
     lengths = mask.sum(dim=1).tolist()
@@ -90,17 +92,13 @@ def pack(
     if filler:
         ids = torch.cat([ids, ids.new_zeros(filler)])
         positions = torch.cat([positions, torch.arange(filler, device=positions.device)])
-        runs.append((1, filler))
     return ids.unsqueeze(0), positions.unsqueeze(0), runs
 
 
 def rounded_length(tokens: int, step: int) -> int:
-    """`tokens` rounded up to a power of two up to `step`, past it to a multiple of `step`."""
-    if step <= 1:
-        return tokens
-    if tokens <= step:
-        return 1 << (tokens - 1).bit_length()
-    return -(-tokens // step) * step
+    """`tokens` rounded up to a multiple of `step` // 8 up to `step`, past it of `step`."""
+    unit = step if tokens > step else max(1, step // 8)
+    return -(-tokens // unit) * unit
 
 
 def unpack(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
