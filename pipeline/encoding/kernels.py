@@ -11,7 +11,7 @@ MiniLM's shapes ran 2.3x faster for one sentence (9 rows: 70 against 165 us, 384
 oneDNN compiles a kernel for each row count it meets (2.4 ms and about 0.6 MB each, kept in a
 cache of 1,024), so a server seeing every token count from 2 to 4,000 grew from 645 to 944 MiB.
 Packed batches are therefore topped up to a multiple of ROUND_ROWS_TO tokens (of 8 below it):
-at most 72 counts up to 4,096, 0.8 % more rows at 4,096, and at most 7 more for one sentence
+at most 71 counts up to 4,096, 0.8 % more rows at 4,096, and at most 7 more for one sentence
 (whose linear layers cost in proportion to its rows on an AVX2 CPU: 293 us at 25 rows, 345 at
 32). Only encoders that run packed batches are prepacked; a padded batch has sentences x length
 rows, any number.

@@ -143,8 +143,9 @@ def create_app(model_dir: Path, limits: Limits | None = None) -> FastAPI:
 
     Every torch call of the server, loading included, runs on one thread, the model thread:
     OpenMP gives each thread that runs torch its own team of worker threads, and once a second
-    team exists (on 2 cores: 2 masters and 2 workers) libgomp stops spinning between parallel
-    regions, so small ops ran 2.5x slower and served batches 20 % slower (docs/serving.md).
+    team exists (on 2 cores: 2 masters and 2 workers) a waiting libgomp thread spins 100 times,
+    not 300,000, before it sleeps, so small ops ran 2.5x slower and served batches 20 % slower
+    (docs/serving.md).
     """
     limits = limits or Limits()
     model_thread = ThreadPoolExecutor(1, thread_name_prefix="model")
