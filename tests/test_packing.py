@@ -5,7 +5,7 @@ from conftest import row_cosines
 
 from pipeline.config import EncoderConfig
 from pipeline.encoding.encoder import embed, load_encoder, token_budget_batches
-from pipeline.encoding.packing import attend, pack, rounded_length, unpack
+from pipeline.encoding.packing import RunBiases, attend, pack, rounded_length, unpack
 
 MIXED = [
     "a visually stunning rumination on love , memory and history",
@@ -29,6 +29,27 @@ def test_packed_batches_give_the_padded_vectors(tiny_encoder, pooling, layer):
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
 
 
+@pytest.mark.parametrize("layer", [-1, [0, 1, -1]])
+def test_packed_mpnet_gives_the_padded_vectors(tiny_mpnet, layer):
+    """MPNet adds a relative position bias to its attention scores, per sentence when packed."""
+    config = EncoderConfig(name=str(tiny_mpnet), pooling="mean", layer=layer)
+    packed = load_encoder(config)
+    padded = load_encoder(config, pack=False)  # transformers' MPNet attention
+    assert packed.packed and packed.prepacked and not padded.packed
+    ours, _ = embed(packed, MIXED * 3, progress=False)
+    theirs, _ = embed(padded, MIXED * 3, progress=False)
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
+def test_a_packed_mpnet_without_its_bias_would_differ(tiny_mpnet, monkeypatch):
+    """The test above can fail: the same packed batches with no position bias."""
+    config = EncoderConfig(name=str(tiny_mpnet), pooling="mean")
+    theirs, _ = embed(load_encoder(config, pack=False), MIXED, progress=False)
+    monkeypatch.setattr(RunBiases, "__call__", lambda self, length: None)
+    ours, _ = embed(load_encoder(config), MIXED, progress=False)
+    assert np.abs(ours - theirs).max() > 1e-3
+
+
 @pytest.mark.parametrize("scale", [None, 0.3])
 def test_bf16_attention_as_two_matmuls_matches_sdpa(scale):
     torch.manual_seed(0)
@@ -41,10 +62,12 @@ def test_bf16_attention_as_two_matmuls_matches_sdpa(scale):
     torch.testing.assert_close(ours.float(), reference, atol=0.03, rtol=0.02)
 
 
-def test_bf16_packed_batches_stay_close_to_padded_sdpa(tiny_encoder):
-    config = EncoderConfig(name=str(tiny_encoder), pooling="mean", precision="bf16")
+@pytest.mark.parametrize("model", ["tiny_encoder", "tiny_mpnet"])
+def test_bf16_packed_batches_stay_close_to_padded_ones(request, model):
+    folder = request.getfixturevalue(model)
+    config = EncoderConfig(name=str(folder), pooling="mean", precision="bf16")
     ours, _ = embed(load_encoder(config), MIXED * 3, progress=False)
-    theirs, _ = embed(load_encoder(config, attn_implementation="sdpa"), MIXED * 3, progress=False)
+    theirs, _ = embed(load_encoder(config, pack=False), MIXED * 3, progress=False)
     assert row_cosines(ours, theirs).min() > 0.9999
 
 

@@ -166,7 +166,7 @@ def bench_encoder(name: str, texts: list[str], repeats: int, blog: bool) -> dict
         }
     variants = {}  # what prepacking and packing save
     if encoder.packed:
-        variants = {"unprepacked": {"prepack": False}, "padded": {"attn_implementation": "sdpa"}}
+        variants = {"unprepacked": {"prepack": False}, "padded": {"pack": False}}
     for variant, options in variants.items():
         other = load_encoder(config, **options)
         ways[f"ours (fp32, {variant})"] = {

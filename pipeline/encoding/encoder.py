@@ -21,7 +21,7 @@ from transformers.utils import logging as transformers_logging
 from pipeline import PipelineError
 from pipeline.config import EncoderConfig
 from pipeline.encoding import kernels
-from pipeline.encoding.packing import PACKED, can_pack, pack, unpack
+from pipeline.encoding.packing import can_pack, enable_packing, pack, runs_packed, unpack
 from pipeline.hub import encoder_dir
 
 WINDOW = 65_536  # sentences sorted and batched together by `embed`
@@ -52,7 +52,7 @@ class Encoder:
     @property
     def packed(self) -> bool:
         """Whether batches run packed (`pipeline.encoding.packing`): no padding, any lengths."""
-        return self.model.config._attn_implementation == PACKED
+        return runs_packed(self.model)
 
 
 # runs a window's batches from a given one on: yields (batches done, positions, vectors) in order
@@ -66,13 +66,14 @@ def load_encoder(
     folder: Path | None = None,
     attn_implementation: str | None = None,
     prepack: bool = True,
+    pack: bool = True,
 ) -> Encoder:
     """Load tokenizer and model (safetensors only, no remote code) and check the pooling fits.
 
-    `attn_implementation` defaults to packed SDPA where the model supports it (and the precision
-    and pooling allow it), else transformers' choice (SDPA); "eager" can return attentions.
-    `prepack` swaps the linear layers for oneDNN's prepacked ones where that applies (packed
-    batches on the CPU).
+    `pack` runs packed batches where the model supports them (and the precision and pooling
+    allow them); the others, or all with `pack=False` or an `attn_implementation`, run padded
+    batches with transformers' attention ("eager" can return attentions). `prepack` swaps the
+    linear layers for oneDNN's prepacked ones where that applies (packed batches on the CPU).
     """
     folder = folder or encoder_dir(config.name, config.revision)
     device = kernels.pick_device(config.device)
@@ -90,8 +91,8 @@ def load_encoder(
         raise PipelineError(f"cannot load encoder from {folder}: {err}") from None
     model.eval().to(device)
     packable = config.precision != "int8" and config.pooling != "pooler"  # compiled; position 0
-    if attn_implementation is None and packable and can_pack(model):
-        model.set_attn_implementation(PACKED)
+    if pack and attn_implementation is None and packable and can_pack(model):
+        enable_packing(model)
     layers = model.config.num_hidden_layers
     if not all(-(layers + 1) <= layer <= layers for layer in pooled_layers(config)):
         raise PipelineError(
