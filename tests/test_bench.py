@@ -32,6 +32,7 @@ def test_quick_run_on_the_tiny_encoder(tiny_encoder, tiny_data, workdir, monkeyp
         quick=True,
         glue_features=False,
         model=workdir / "no-model",
+        precisions=["fp32", "bf16", "int8"],
     )
     report = run(args)
     tiny = report["encoders"][str(tiny_encoder)]
@@ -60,3 +61,26 @@ def test_quick_run_on_the_tiny_encoder(tiny_encoder, tiny_data, workdir, monkeyp
     assert list(report["skipped"]) == [missing]  # not installed: a note, not a failure
     text = markdown(report)
     assert "| ours (int8) |" in text and "Skipped" in text
+
+
+def test_a_run_in_fp32_only_on_mpnet_has_its_packing_rows(tiny_mpnet, tiny_data, workdir):
+    """On a CPU without AVX512-BF16 and VNNI, bf16 and int8 would take hours."""
+    args = argparse.Namespace(
+        data=tiny_data,
+        encoders=[str(tiny_mpnet)],
+        n=40,
+        repeats=1,
+        quick=True,
+        glue_features=False,
+        model=workdir / "no-model",
+        precisions=["fp32"],
+    )
+    ways = run(args)["encoders"][str(tiny_mpnet)]["ways"]
+    assert set(ways) == {
+        "ours (fp32)",
+        "ours (fp32, padded)",
+        "ours (fp32, unprepacked)",
+        "sentence-transformers encode()",
+        "blog's way",
+    }
+    assert ways["ours (fp32)"]["padding"] == 1.0 < ways["ours (fp32, padded)"]["padding"]

@@ -58,6 +58,7 @@ from pipeline.encoding.encoder import (
 from pipeline.io import write_json, write_text
 
 BLOG_CHUNK = 2000
+PRECISIONS = ["fp32", "bf16", "int8"]
 ST_BATCH_SIZES = (32, 64, 128, 256)
 
 
@@ -142,8 +143,11 @@ def predict_wall(model_dir: Path, texts: list[str]) -> dict[str, float]:
     }
 
 
-def bench_encoder(name: str, texts: list[str], repeats: int, blog: bool) -> dict[str, Any]:
-    """All ways on one encoder, with the limits (matmul rates) they are measured against."""
+def bench_encoder(
+    name: str, texts: list[str], repeats: int, blog: bool, precisions: list[str] = PRECISIONS
+) -> dict[str, Any]:
+    """All ways on one encoder (ours in `precisions`, fp32 always), with the limits (matmul
+    rates) they are measured against."""
     config = EncoderConfig(name=name, pooling="mean", device="cpu")
     encoder = load_encoder(config)
     lengths = np.array([len(row) for row in tokenize(encoder, texts)[0]])
@@ -154,7 +158,7 @@ def bench_encoder(name: str, texts: list[str], repeats: int, blog: bool) -> dict
     batches = token_budget_batches(order, lengths, encoder.config.batch_tokens)  # when padded
     rates = matmul_rates(shapes, encoder.config.batch_tokens)
     ways: dict[str, dict[str, Any]] = {}
-    for precision in ("fp32", "bf16", "int8"):  # int8 is quantized and compiled at load
+    for precision in ["fp32", *[p for p in precisions if p != "fp32"]]:  # int8: compiled at load
         ours = (
             encoder if precision == "fp32" else load_encoder(replace(config, precision=precision))
         )
@@ -225,12 +229,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for index, name in enumerate(args.encoders):
         share = texts if index == 0 else texts[: len(texts) // 4]  # BERT-base: 8x the work
         try:
-            report["encoders"][name] = bench_encoder(name, share, args.repeats, blog=index == 0)
+            report["encoders"][name] = bench_encoder(
+                name, share, args.repeats, blog=index == 0, precisions=args.precisions
+            )
         except PipelineError as err:  # e.g. mpnet before `make encoders`
             report["skipped"][name] = str(err)
     if args.glue_features:
         report["glue_features_s"] = {
-            name: {p: features_run(args.data, name, p)["wall_s"] for p in ("fp32", "bf16", "int8")}
+            name: {p: features_run(args.data, name, p)["wall_s"] for p in args.precisions}
             for name in report["encoders"]
         }
     if rss:
@@ -266,9 +272,18 @@ def main() -> None:
         default=Path("models/sst2-minilm"),
         help="a trained classifier for the predict timings (skipped if absent)",
     )
+    parser.add_argument(
+        "--precisions",
+        default=",".join(PRECISIONS),
+        help="comma-separated, of fp32,bf16,int8 (fp32 always runs: the others are measured "
+        "against it); on a CPU without AVX512-BF16 and VNNI, bf16 and int8 take hours: use fp32",
+    )
     parser.add_argument("--out", type=Path, default=Path("reports/bench"))
     args = parser.parse_args()
     args.encoders = [name.strip() for name in args.encoders.split(",") if name.strip()]
+    args.precisions = [name.strip() for name in args.precisions.split(",") if name.strip()]
+    if unknown := set(args.precisions) - set(PRECISIONS):
+        parser.error(f"--precisions: unknown {', '.join(sorted(unknown))} (use fp32, bf16, int8)")
     args.n, args.repeats = (2000, 3) if args.quick else (10_000, 5)
     report = run(args)
     name = "quick" if args.quick else "full"

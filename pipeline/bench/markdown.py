@@ -43,9 +43,10 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [f"\nSkipped {name}: {why}" for name, why in report["skipped"].items()]
     if "glue_features_s" in report:
         lines += ["", "Cold features stage, all of GLUE SST-2 train + dev, wall s:", ""]
-        lines += ["| encoder | fp32 | bf16 | int8 |", "|---|---:|---:|---:|"]
+        precisions = list(next(iter(report["glue_features_s"].values()), {}))
+        lines += [f"| encoder | {' | '.join(precisions)} |", "|---|" + "---:|" * len(precisions)]
         for name, s in report["glue_features_s"].items():
-            lines.append(f"| {name} | {s['fp32']:.0f} | {s['bf16']:.0f} | {s['int8']:.0f} |")
+            lines.append(f"| {name} | " + " | ".join(f"{s[p]:.0f}" for p in precisions) + " |")
     if "peak_rss_mb" in report:
         rss = report["peak_rss_mb"]
         lines += [
