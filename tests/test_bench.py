@@ -75,7 +75,8 @@ def test_a_run_in_fp32_only_on_mpnet_has_its_packing_rows(tiny_mpnet, tiny_data,
         model=workdir / "no-model",
         precisions=["fp32"],
     )
-    ways = run(args)["encoders"][str(tiny_mpnet)]["ways"]
+    report = run(args)
+    ways = report["encoders"][str(tiny_mpnet)]["ways"]
     assert set(ways) == {
         "ours (fp32)",
         "ours (fp32, padded)",
@@ -84,3 +85,6 @@ def test_a_run_in_fp32_only_on_mpnet_has_its_packing_rows(tiny_mpnet, tiny_data,
         "blog's way",
     }
     assert ways["ours (fp32)"]["padding"] == 1.0 < ways["ours (fp32, padded)"]["padding"]
+    assert set(report["encoders"][str(tiny_mpnet)]["matmul_gflops"]) == {"fp32", "fp32 unpacked"}
+    assert "fp32 in `F.linear` (unprepacked)" in markdown(report)
+    assert "bf16 prepacked" not in markdown(report)

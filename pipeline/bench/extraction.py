@@ -156,7 +156,7 @@ def bench_encoder(
     flops = float(flops_per_sentence(encoder, shapes, lengths).sum())
     order = np.argsort(-lengths, kind="stable")
     batches = token_budget_batches(order, lengths, encoder.config.batch_tokens)  # when padded
-    rates = matmul_rates(shapes, encoder.config.batch_tokens)
+    rates = matmul_rates(shapes, encoder.config.batch_tokens, precisions)
     ways: dict[str, dict[str, Any]] = {}
     for precision in ["fp32", *[p for p in precisions if p != "fp32"]]:  # int8: compiled at load
         ours = (

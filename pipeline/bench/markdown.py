@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+RATE_NAMES = {
+    "fp32": "fp32 on oneDNN's prepacked weights",
+    "fp32 unpacked": "fp32 in `F.linear` (unprepacked)",
+    "bf16": "bf16 prepacked",
+    "bf16 unpacked": "bf16 in `F.linear`",
+    "int8": "int8",
+}
+
 
 def markdown(report: dict[str, Any]) -> str:
     """The report as markdown: one table per encoder, with its context."""
@@ -23,10 +31,10 @@ def markdown(report: dict[str, Any]) -> str:
             f"### {name}: {e['texts']:,} texts, {e['real_tokens']:,} real tokens, "
             f"{e['flops_per_real_token'] / 1e6:.1f} MFLOP per real token",
             "",
-            f"Matmul rate on its shapes: oneDNN on prepacked weights fp32 {r['fp32']:.0f}, bf16 "
-            f"{r['bf16']:.0f}; `F.linear` (unprepacked) fp32 {r['fp32 unpacked']:.0f}, bf16 "
-            f"{r['bf16 unpacked']:.0f}; int8 {r['int8']:.0f}. Each row is measured against the "
-            "kernel it runs (prepacked where the encoder runs packed batches).",
+            "Matmul rate on its shapes: "
+            + "; ".join(f"{RATE_NAMES[key]} {rate:.0f}" for key, rate in r.items())
+            + ". Each row is measured against the kernel it runs (prepacked where the encoder "
+            "runs packed batches).",
             "",
             "| way | texts/s | real tokens/s | s (min-max) | first s | padding | effective GFLOP/s "
             "| ÷ matmul rate | x fp32 | x encode() |",
