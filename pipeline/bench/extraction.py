@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ import torch
 from pipeline import PipelineError, cli
 from pipeline.bench.markdown import markdown
 from pipeline.bench.rates import (
+    RATE_PRECISIONS,
     UNPACKED,
     flops_per_sentence,
     linear_shapes,
@@ -58,7 +60,6 @@ from pipeline.encoding.encoder import (
 from pipeline.io import write_json, write_text
 
 BLOG_CHUNK = 2000
-PRECISIONS = ["fp32", "bf16", "int8"]
 ST_BATCH_SIZES = (32, 64, 128, 256)
 
 
@@ -144,10 +145,14 @@ def predict_wall(model_dir: Path, texts: list[str]) -> dict[str, float]:
 
 
 def bench_encoder(
-    name: str, texts: list[str], repeats: int, blog: bool, precisions: list[str] = PRECISIONS
+    name: str,
+    texts: list[str],
+    repeats: int,
+    blog: bool,
+    precisions: Sequence[str] = RATE_PRECISIONS,
 ) -> dict[str, Any]:
-    """All ways on one encoder (ours in `precisions`, fp32 always), with the limits (matmul
-    rates) they are measured against."""
+    """All ways on one encoder (ours in `precisions`, fp32 first: the others are measured against
+    it), with the limits (matmul rates) they are measured against."""
     config = EncoderConfig(name=name, pooling="mean", device="cpu")
     encoder = load_encoder(config)
     lengths = np.array([len(row) for row in tokenize(encoder, texts)[0]])
@@ -158,7 +163,7 @@ def bench_encoder(
     batches = token_budget_batches(order, lengths, encoder.config.batch_tokens)  # when padded
     rates = matmul_rates(shapes, encoder.config.batch_tokens, precisions)
     ways: dict[str, dict[str, Any]] = {}
-    for precision in ["fp32", *[p for p in precisions if p != "fp32"]]:  # int8: compiled at load
+    for precision in precisions:  # int8 is quantized and compiled at load
         ours = (
             encoder if precision == "fp32" else load_encoder(replace(config, precision=precision))
         )
@@ -274,16 +279,17 @@ def main() -> None:
     )
     parser.add_argument(
         "--precisions",
-        default=",".join(PRECISIONS),
+        default=",".join(RATE_PRECISIONS),
         help="comma-separated, of fp32,bf16,int8 (fp32 always runs: the others are measured "
         "against it); on a CPU without AVX512-BF16 and VNNI, bf16 and int8 take hours: use fp32",
     )
     parser.add_argument("--out", type=Path, default=Path("reports/bench"))
     args = parser.parse_args()
     args.encoders = [name.strip() for name in args.encoders.split(",") if name.strip()]
-    args.precisions = [name.strip() for name in args.precisions.split(",") if name.strip()]
-    if unknown := set(args.precisions) - set(PRECISIONS):
+    asked = [name.strip() for name in args.precisions.split(",") if name.strip()]
+    if unknown := set(asked) - set(RATE_PRECISIONS):
         parser.error(f"--precisions: unknown {', '.join(sorted(unknown))} (use fp32, bf16, int8)")
+    args.precisions = ["fp32", *[p for p in RATE_PRECISIONS[1:] if p in asked]]
     args.n, args.repeats = (2000, 3) if args.quick else (10_000, 5)
     report = run(args)
     name = "quick" if args.quick else "full"

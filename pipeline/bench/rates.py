@@ -60,11 +60,11 @@ def linear_shapes(encoder: Encoder) -> list[tuple[int, int]]:
 def matmul_rates(
     shapes: list[tuple[int, int]], rows: int, precisions: Sequence[str] = RATE_PRECISIONS
 ) -> dict[str, float]:
-    """`matmul_rate` of each of `precisions` (and fp32), and of fp32 and bf16 unpacked
-    (`F.linear`). Only those asked for: bf16 and int8 on a CPU without AVX512-BF16 and VNNI run
-    generic code, minutes for MPNet's shapes."""
+    """`matmul_rate` of each of `precisions`, and of fp32 and bf16 unpacked (`F.linear`) where
+    asked. Only those asked for: bf16 and int8 on a CPU without AVX512-BF16 and VNNI run generic
+    code, minutes for MPNet's shapes."""
     rates = {}
-    for precision in ["fp32", *[p for p in precisions if p != "fp32"]]:
+    for precision in precisions:
         rates[precision] = matmul_rate(shapes, precision, rows)
         if precision != "int8":
             rates[precision + UNPACKED] = matmul_rate(shapes, precision, rows, prepacked=False)
