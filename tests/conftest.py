@@ -156,13 +156,13 @@ def run_cli(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.Compl
 
 @pytest.fixture
 def slow_config(tmp_path, tiny_encoder) -> Path:
-    """The tiny encoder on 6,000 varied sentences in batches of 32 tokens: a run of about 12 s on
+    """The tiny encoder on 3,000 varied sentences in batches of 32 tokens: a run of about 6 s on
     one thread, long enough to be caught mid-train after its first once-a-second checkpoint."""
     folder = tmp_path / "many"
     folder.mkdir()
     words = (POSITIVE + NEGATIVE) * 300
     rows = [
-        (" ".join(words[i % 5000 : i % 5000 + 1 + i % 7]) + f" {i}", i % 2) for i in range(6_000)
+        (" ".join(words[i % 5000 : i % 5000 + 1 + i % 7]) + f" {i}", i % 2) for i in range(3_000)
     ]
     write_tsv(folder / "train.tsv", rows)
     write_tsv(folder / "dev.tsv", rows[:200])

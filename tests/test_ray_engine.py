@@ -108,7 +108,7 @@ def test_a_killed_worker_changes_nothing(tiny_encoder, local_ray):
     tiny = encoder.load_encoder(
         EncoderConfig(name=str(tiny_encoder), pooling="mean", max_length=32, batch_tokens=32)
     )
-    texts = [f"{'a rather good film ' * (i % 5)}number {i}" for i in range(600)]
+    texts = [f"{'a rather good film ' * (i % 5)}number {i}" for i in range(250)]
     expected, _ = encoder.embed(tiny, texts, progress=False)
     killed: list[int] = []
 
@@ -156,7 +156,7 @@ def test_a_killed_driver_resumes_from_its_finished_batches(
 ):
     """A features driver on Ray, SIGKILLed mid-train, is resumed here (in this process, on the
     same Ray) from its recorded batches, and the folder equals a local run's."""
-    limit = "data.limit=600"  # ~180 batches of 32 tokens: seconds, past its first checkpoint
+    limit = "data.limit=250"  # ~75 batches of 32 tokens: seconds, past its first checkpoint
     reference = build_features(
         load_config(slow_config, [limit]), root=tmp_path / "reference", progress=False
     )
