@@ -45,8 +45,8 @@ predict: ## label TEXT="..." with the newest classifier
 serve: ## serve MODEL=models/<run> (default: newest) on PORT: POST /predict, a page at /, /docs
 	$(PY) -m pipeline.serving.serve $(if $(MODEL),--model $(MODEL)) --port $(PORT)
 
-test: ## run the test suite (offline)
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+test: ## run the test suite (offline), one pytest worker per core (a test module stays on one)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n auto --dist loadfile
 
 lint: ## ruff check and format check
 	$(VENV)/bin/ruff check pipeline tests

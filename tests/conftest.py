@@ -14,6 +14,10 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in the tests may wait on the hub
+if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):  # `make test`: pytest -n
+    # each worker (and the runs its tests start) gets its share of the cores: OpenMP teams that
+    # together ask for more threads than there are cores stall each other
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
