@@ -55,10 +55,10 @@ lint: ## ruff check and format check
 clean: ## delete generated artifacts (features, models, reports)
 	rm -rf data/features models reports
 
-bench: ## benchmark MiniLM and MPNet (fp32, bf16, int8) vs sentence-transformers, the blog's way, the matmul rates (~45 min)
+bench: ## benchmark MiniLM and MPNet (fp32; bf16, int8 where the CPU has them) vs sentence-transformers, the blog's way, the matmul rates (~45 min)
 	$(PY) -m pipeline.bench.extraction $(if $(DATA),--data $(DATA)) $(if $(PRECISIONS),--precisions $(PRECISIONS))
 
-bench-quick: ## the same on 2,000 texts, without the memory runs (~15 min); PRECISIONS=fp32 on AVX2
+bench-quick: ## the same on 2,000 texts, without the memory runs (~15 min); PRECISIONS=fp32,bf16,int8 to pick
 	$(PY) -m pipeline.bench.extraction --quick $(if $(DATA),--data $(DATA)) $(if $(PRECISIONS),--precisions $(PRECISIONS))
 
 report: ## collect a run's metrics, figures and provenance into reports/<run>/index.md

@@ -5,7 +5,7 @@ import pytest
 
 from pipeline.bench.extraction import run
 from pipeline.bench.markdown import markdown
-from pipeline.bench.rates import matmul_rate, padding_ratio
+from pipeline.bench.rates import matmul_rate, padding_ratio, pick_precisions
 from pipeline.encoding.encoder import MAX_PADDING
 
 
@@ -13,6 +13,16 @@ def test_padding_ratio():
     lengths = np.array([4, 2, 2, 1])
     assert padding_ratio(lengths, [np.array([0, 1]), np.array([2, 3])]) == pytest.approx(12 / 9)
     assert padding_ratio(lengths, [np.array([i]) for i in range(4)]) == 1.0
+
+
+def test_by_default_only_the_precisions_this_cpu_runs_natively(monkeypatch):
+    monkeypatch.setattr("pipeline.bench.rates.runs_natively", lambda precision: precision != "bf16")
+    picked, left_out = pick_precisions("native")
+    assert picked == ["fp32", "int8"] and list(left_out) == ["bf16"]
+    assert "AVX512-BF16" in left_out["bf16"] and "--precisions fp32,bf16" in left_out["bf16"]
+    assert pick_precisions("int8, bf16") == (["fp32", "bf16", "int8"], {})  # asked: run anyway
+    with pytest.raises(ValueError, match="unknown fp16"):
+        pick_precisions("fp32,fp16")
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])

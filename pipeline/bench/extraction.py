@@ -3,11 +3,12 @@
 In one run, per encoder (MiniLM, then the BERT-base-sized MPNet if `make encoders` installed it),
 on the same texts (the first N phrases of GLUE SST-2 train; MPNet on a quarter of them):
 1. ours: `pipeline.encoding.encoder.embed` (token-length sort, token-budget batches) in fp32,
-   bf16 and int8 (torchao dynamic int8, compiled: its first run, the compile, is reported apart),
+   and in bf16 and int8 where this CPU runs them natively or `--precisions` names them (int8:
+   torchao dynamic int8, compiled: its first run, the compile, is reported apart),
    and where the encoder runs packed batches, fp32 padded too (what packing saves);
 2. sentence-transformers `encode()` on the same model folder, batch size tuned over a small grid;
 3. the blog's way (first encoder only): pad every sentence to the longest, fixed chunks of 2,000;
-4. the machine: matmul rate on the encoder's own linear shapes, fp32, bf16 and int8
+4. the machine: matmul rate on the encoder's own linear shapes in the same precisions
    (pipeline/bench/rates.py).
 Each way is warmed up, then timed `--repeats` times (median and spread). The full mode also
 measures peak RSS of the features stage at 10k and 67k sentences and the wall time of
@@ -43,6 +44,7 @@ from pipeline.bench.rates import (
     machine,
     matmul_rates,
     padding_ratio,
+    pick_precisions,
     rate_key,
     timed,
 )
@@ -279,19 +281,22 @@ def main() -> None:
     )
     parser.add_argument(
         "--precisions",
-        default=",".join(RATE_PRECISIONS),
+        default="native",
         help="comma-separated, of fp32,bf16,int8 (fp32 always runs: the others are measured "
-        "against it); on a CPU without AVX512-BF16 and VNNI, bf16 and int8 take hours: use fp32",
+        "against it); default 'native': fp32, and bf16/int8 where this CPU has their "
+        "instructions (AVX512-BF16 or AMX, VNNI). Without them they run generic code for hours; "
+        "name them to run them anyway",
     )
     parser.add_argument("--out", type=Path, default=Path("reports/bench"))
     args = parser.parse_args()
     args.encoders = [name.strip() for name in args.encoders.split(",") if name.strip()]
-    asked = [name.strip() for name in args.precisions.split(",") if name.strip()]
-    if unknown := set(asked) - set(RATE_PRECISIONS):
-        parser.error(f"--precisions: unknown {', '.join(sorted(unknown))} (use fp32, bf16, int8)")
-    args.precisions = ["fp32", *[p for p in RATE_PRECISIONS[1:] if p in asked]]
+    try:
+        args.precisions, left_out = pick_precisions(args.precisions)
+    except ValueError as err:
+        parser.error(str(err))
     args.n, args.repeats = (2000, 3) if args.quick else (10_000, 5)
     report = run(args)
+    report["skipped"].update(left_out)
     name = "quick" if args.quick else "full"
     write_json(args.out / f"{name}.json", report)
     write_text(args.out / f"{name}.md", markdown(report))

@@ -23,10 +23,34 @@ import numpy as np
 import torch
 
 from pipeline.encoding.encoder import Encoder
-from pipeline.encoding.kernels import PrepackedLinear, can_prepack
+from pipeline.encoding.kernels import (
+    NATIVE_CPU_SUPPORT,
+    PrepackedLinear,
+    can_prepack,
+    runs_natively,
+)
 
 RATE_PRECISIONS = ("fp32", "bf16", "int8")
 UNPACKED = " unpacked"  # the key suffix of the F.linear rates
+
+
+def pick_precisions(asked: str) -> tuple[list[str], dict[str, str]]:
+    """The precisions to run, fp32 first, and a note for each one that "native" leaves out.
+
+    `asked` is comma-separated, or "native": fp32, and bf16/int8 where this CPU runs them natively.
+    """
+    if asked == "native":
+        picked = [p for p in RATE_PRECISIONS if runs_natively(p)]  # fp32 always
+        return picked, {
+            p: f"this CPU has no {NATIVE_CPU_SUPPORT[p][0]}, so {p} would run generic code for "
+            f"hours; --precisions fp32,{p} runs it anyway"
+            for p in RATE_PRECISIONS
+            if p not in picked
+        }
+    names = {name.strip() for name in asked.split(",") if name.strip()}
+    if unknown := names - set(RATE_PRECISIONS):
+        raise ValueError(f"--precisions: unknown {', '.join(sorted(unknown))} (fp32, bf16, int8)")
+    return ["fp32", *[p for p in RATE_PRECISIONS[1:] if p in names]], {}
 
 
 def timed(run: Callable[[], Any], repeats: int, warm_up: bool = True) -> dict[str, float]:
