@@ -37,7 +37,6 @@ import torch
 from pipeline import PipelineError, cli
 from pipeline.bench.markdown import markdown
 from pipeline.bench.rates import (
-    RATE_PRECISIONS,
     UNPACKED,
     flops_per_sentence,
     linear_shapes,
@@ -147,11 +146,7 @@ def predict_wall(model_dir: Path, texts: list[str]) -> dict[str, float]:
 
 
 def bench_encoder(
-    name: str,
-    texts: list[str],
-    repeats: int,
-    blog: bool,
-    precisions: Sequence[str] = RATE_PRECISIONS,
+    name: str, texts: list[str], repeats: int, blog: bool, precisions: Sequence[str]
 ) -> dict[str, Any]:
     """All ways on one encoder (ours in `precisions`, fp32 first: the others are measured against
     it), with the limits (matmul rates) they are measured against."""

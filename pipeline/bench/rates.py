@@ -82,7 +82,7 @@ def linear_shapes(encoder: Encoder) -> list[tuple[int, int]]:
 
 
 def matmul_rates(
-    shapes: list[tuple[int, int]], rows: int, precisions: Sequence[str] = RATE_PRECISIONS
+    shapes: list[tuple[int, int]], rows: int, precisions: Sequence[str]
 ) -> dict[str, float]:
     """`matmul_rate` of each of `precisions`, and of fp32 and bf16 unpacked (`F.linear`) where
     asked. Only those asked for: bf16 and int8 on a CPU without AVX512-BF16 and VNNI run generic
