@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from pipeline.config import EncoderConfig, load_config
@@ -68,8 +69,9 @@ def test_variants_cover_every_layer_and_combination():
     assert "pooler" not in found
 
 
-def test_study_end_to_end(tiny_config, workdir):
-    report = study(load_config(tiny_config), out_root=workdir / "study")
+@pytest.mark.parametrize("layer", ["-1", "[-2,-1]"])  # the pooled layers do not matter here
+def test_study_end_to_end(tiny_config, workdir, layer):
+    report = study(load_config(tiny_config, [f"encoder.layer={layer}"]), out_root=workdir / "study")
     names = {r["variant"] for r in report["results"]}
     assert {"cls, last layer", "attention-pair (trend)", "anchor+partner mean (control)"} <= names
     assert all(0.0 <= r["accuracy"] <= 1.0 for r in report["results"])

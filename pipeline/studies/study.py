@@ -91,7 +91,7 @@ def extract(encoder: Encoder, texts: list[str]) -> dict[str, np.ndarray]:
     """Every layer's cls and mean, the pooler output if any, and the attention pair, per text."""
     ids, _ = tokenize(encoder, texts)
     lengths = np.array([len(row) for row in ids])
-    layers, dim = encoder.model.config.num_hidden_layers + 1, encoder.dim
+    layers, dim = encoder.model.config.num_hidden_layers + 1, encoder.model.config.hidden_size
     out = {
         "cls": np.empty((len(texts), layers, dim), np.float32),
         "mean": np.empty((len(texts), layers, dim), np.float32),
@@ -107,22 +107,22 @@ def extract(encoder: Encoder, texts: list[str]) -> dict[str, np.ndarray]:
         for batch in batches:
             input_ids, mask = pad([ids[i] for i in batch], encoder.tokenizer.pad_token_id)
             output = encoder.model(
-                input_ids=input_ids,
-                attention_mask=mask,
+                input_ids=input_ids.to(encoder.device),
+                attention_mask=mask.to(encoder.device),
                 output_hidden_states=True,
                 output_attentions=True,
             )
-            hidden = torch.stack(output.hidden_states, dim=1)  # (B, layers, T, D)
+            hidden = torch.stack(output.hidden_states, dim=1).cpu()  # (B, layers, T, D)
             weights = mask[:, None, :, None].float()
             out["cls"][batch] = hidden[:, :, 0].numpy()
             out["mean"][batch] = ((hidden * weights).sum(2) / weights.sum(2)).numpy()
             words = word_mask(encoder, [ids[i] for i in batch], input_ids.shape[1])
             pair, control = attention_pair(
-                hidden[:, 0], hidden[:, -1], torch.stack(output.attentions, dim=1), words
+                hidden[:, 0], hidden[:, -1], torch.stack(output.attentions, dim=1).cpu(), words
             )
             out["attention_pair"][batch], out["pair_control"][batch] = pair.numpy(), control.numpy()
             if has_pooler:
-                out["pooler"][batch] = output.pooler_output.numpy()
+                out["pooler"][batch] = output.pooler_output.cpu().numpy()
             bar.update(len(batch))
     return out
 
