@@ -3,8 +3,8 @@
 The driver tokenizes and cuts the batches exactly as the local path does
 (`pipeline.encoding.encoder`, a window at a time), puts a window's token ids and batches into Ray's
 object store once, and sends only batch numbers through `map_batches`. Each actor loads the encoder
-once and runs `pad` and `_forward` on its batches; the driver writes the vectors back at their input
-positions, in batch order, so the output and its resume points are those of
+once and runs its batches with the local path's `run_batches`; the driver writes the vectors back at
+their input positions, in batch order, so the output and its resume points are those of
 `pipeline.encoding.encoder.embed`.
 Batch prediction streams its chunks to Ray actors that each hold one Classifier (`predict_parts`).
 
@@ -27,7 +27,7 @@ import torch
 
 from pipeline import PipelineError
 from pipeline.config import EncoderConfig
-from pipeline.encoding.encoder import Encoder, _autocast, _forward, load_encoder, pad
+from pipeline.encoding.encoder import Encoder, load_encoder, run_batches
 from pipeline.encoding.encoder import embed as encoder_embed
 from pipeline.scale.batch_predict import label_chunk
 from pipeline.scale.inputs import Chunk
@@ -159,6 +159,7 @@ class _Embedder:
         self.config, self.folder, self.threads = config, folder, threads
         self.encoder: Encoder | None = None
         self.plan = _ray().get(plan[0])
+        self.ids = np.split(self.plan["ids"], self.plan["offsets"][1:-1])  # per sentence (views)
 
     def __call__(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Vectors and input positions of the batches named in `rows["batch"]`."""
@@ -166,20 +167,13 @@ class _Embedder:
             if self.threads:
                 torch.set_num_threads(self.threads)
             self.encoder = load_encoder(self.config, self.folder)
-        encoder, plan = self.encoder, self.plan
-        ids, offsets, bounds = plan["ids"], plan["offsets"], plan["bounds"]
-        positions, vectors = [], []
-        with torch.inference_mode(), _autocast(encoder.config.precision, encoder.device):
-            for b in rows["batch"]:
-                batch = plan["positions"][bounds[b] : bounds[b + 1]]
-                input_ids, mask = pad(
-                    [ids[offsets[i] : offsets[i + 1]] for i in batch],
-                    encoder.tokenizer.pad_token_id,
-                )
-                found = _forward(encoder, input_ids.to(encoder.device), mask.to(encoder.device))
-                vectors.append(found.float().cpu().numpy())
-                positions.append(batch)
-        return {"position": np.concatenate(positions), "vector": np.concatenate(vectors)}
+        order, bounds = self.plan["positions"], self.plan["bounds"]
+        batches = [order[bounds[b] : bounds[b + 1]] for b in rows["batch"]]
+        done = list(run_batches(self.encoder, self.ids, batches, skip=0))
+        return {
+            "position": np.concatenate([positions for _, positions, _ in done]),
+            "vector": np.concatenate([vectors for _, _, vectors in done]),
+        }
 
 
 @dataclass
