@@ -21,18 +21,7 @@ if __name__ == "__main__" and not __package__:  # run as a file: import the pack
 
 from pipeline import PipelineError, cli
 from pipeline.io import decode_utf8
-from pipeline.probe import MODELS_ROOT
-
-
-def latest_model(root: Path = MODELS_ROOT) -> Path:
-    """The folder of the most recently trained classifier under `root`."""
-    found = sorted(root.glob("*/model.json"), key=lambda p: p.stat().st_mtime)
-    if not found:
-        raise PipelineError(
-            f"no trained classifier under {root.resolve()}; run `make features train` first "
-            "(from the project root), or pass --model DIR"
-        )
-    return found[-1].parent
+from pipeline.probe import latest_model
 
 
 def predict(texts: list[str], model_dir: Path) -> list[dict]:

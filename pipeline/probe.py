@@ -19,6 +19,8 @@ from pipeline.io import atomic_path, read_json, sha256_file
 
 MODELS_ROOT = Path("models")
 PROBE_FILE = "classifier.npz"
+# what loading a classifier reads from its model.json beside the classifier entry
+MODEL_KEYS = ("encoder", "weights_sha256", "features", "labels")
 
 
 @dataclass
@@ -36,11 +38,6 @@ class LinearProbe:
     def __post_init__(self) -> None:
         self.coef = np.atleast_2d(np.asarray(self.coef, dtype=np.float64))
         self.intercept = np.atleast_1d(np.asarray(self.intercept, dtype=np.float64))
-
-    @property
-    def n_classes(self) -> int:
-        """The number of classes (2 for one row of weights)."""
-        return max(2, len(self.coef))
 
     @classmethod
     def from_sklearn(cls, model: Any) -> LinearProbe:
@@ -113,6 +110,24 @@ def load_probe(model_dir: Path) -> tuple[LinearProbe, dict[str, Any]]:
             "after training); run `make train` again"
         )
     try:
-        return LinearProbe.load(path), meta
+        probe = LinearProbe.load(path)
     except (ValueError, KeyError, OSError) as err:
         raise PipelineError(f"{path} is not a classifier file: {err}") from None
+    missing = [key for key in MODEL_KEYS if key not in meta]
+    if missing:
+        raise PipelineError(
+            f"{model_dir / 'model.json'} lacks {', '.join(missing)} (made by hand, or by an old "
+            "sst2-probe); run `make train` again"
+        )
+    return probe, meta
+
+
+def latest_model(root: Path = MODELS_ROOT) -> Path:
+    """The folder of the most recently trained classifier under `root`."""
+    found = sorted(root.glob("*/model.json"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise PipelineError(
+            f"no trained classifier under {root.resolve()}; run `make features train` first "
+            "(from the project root), or pass --model DIR"
+        )
+    return found[-1].parent

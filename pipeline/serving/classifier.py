@@ -77,13 +77,16 @@ class Classifier:
     def results(self, texts: Sequence[str], progress: bool = False) -> list[dict[str, Any]]:
         """One dict per text: its label, that label's probability and every class's probability.
 
-        Two classes also give `p_positive` (class 1's probability). An empty text gets
-        {"text": ..., "error": "empty text"} instead of failing the others.
+        Two classes also give `p_positive` (class 1's probability). A text `text_error` names
+        gets {"text": ..., "error": ...} instead of failing the others.
         """
         results: list[dict[str, Any]] = [{"text": text} for text in texts]
-        valid = [i for i, text in enumerate(texts) if text.strip()]
-        for i in set(range(len(texts))) - set(valid):
-            results[i]["error"] = "empty text"
+        valid = []
+        for i, text in enumerate(texts):
+            if error := text_error(text):
+                results[i]["error"] = error
+            else:
+                valid.append(i)
         if not valid:
             return results
         names = self.labels
@@ -95,3 +98,10 @@ class Classifier:
                 results[i]["p_positive"] = float(p[1])
             results[i]["probabilities"] = dict(zip(names, p.tolist(), strict=True))
         return results
+
+
+def text_error(text: object) -> str | None:
+    """Why `text` cannot be labeled ("not a string", "empty text" for blank), or None."""
+    if not isinstance(text, str):
+        return "not a string"
+    return None if text.strip() else "empty text"

@@ -36,7 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from pipeline import cli
-from pipeline.predict import latest_model
+from pipeline.probe import latest_model
 from pipeline.serving.batcher import MicroBatcher
 from pipeline.serving.classifier import Classifier
 
