@@ -40,6 +40,7 @@ evaluate: ## score the classifier and a majority baseline (reports/<run>/)
 	$(PY) -m pipeline.evaluate $(ARGS)
 
 predict: ## label TEXT="..." with the newest classifier
+	@test -n "$(TEXT)" || { echo 'make predict needs TEXT="a sentence to label"'; exit 2; }
 	$(PY) pipeline/predict.py "$(TEXT)"
 
 serve: ## serve MODEL=models/<run> (default: newest) on PORT: POST /predict, a page at /, /docs

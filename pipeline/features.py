@@ -105,10 +105,12 @@ def _extract(
     encoder: Encoder, splits: dict[str, Split], inputs: dict[str, Any], folder: Path, progress: bool
 ) -> None:
     """Encode every split into `<folder>.partial`, resuming from its progress.json, then rename."""
-    from pipeline.encoding.encoder import MAX_PADDING, SMALL_BATCH_TOKENS, WINDOW, embed
+    from pipeline.encoding.encoder import MAX_PADDING, SMALL_BATCH_TOKENS, WINDOW
 
     if encoder.config.engine == "ray":  # the same batches, run by a Ray Data actor pool
         from pipeline.scale.ray_engine import embed
+    else:
+        from pipeline.encoding.encoder import embed
 
     config = encoder.config
     if folder.exists():

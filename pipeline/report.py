@@ -1,4 +1,6 @@
-"""Collect a run's artifacts into ``reports/<run>/index.md``, all runs into ``reports/index.md``.
+"""The Markdown pages of runs: evaluate's ``report.md`` and table (`markdown_report`, `table`);
+`make report` collects a run's artifacts into ``reports/<run>/index.md``, all runs into
+``reports/index.md``.
 
 The run page links every file (metrics.json, report.md, the figures, model.json, the features'
 meta.json), states what made the numbers (encoder, pooling, layer, features, C and its CV grid,
@@ -16,12 +18,16 @@ from typing import Any
 
 from pipeline import PipelineError, cli
 from pipeline.config import Config
-from pipeline.evaluate import REPORTS_ROOT, fmt
 from pipeline.features import FEATURES_ROOT
 from pipeline.io import read_json, write_text
 from pipeline.probe import MODELS_ROOT
 
 log = logging.getLogger(__name__)
+
+REPORTS_ROOT = Path("reports")
+BINARY_METRICS = ("accuracy", "precision", "recall", "f1", "macro_f1", "roc_auc")
+MULTICLASS_METRICS = ("accuracy", "macro_f1", "roc_auc")
+BINARY = ("negative", "positive")  # the labels of a metrics.json from before K classes
 
 
 def run_page(
@@ -89,7 +95,7 @@ def runs_page(reports_root: Path = REPORTS_ROOT) -> Path:
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         *(
             f"| [{m['run']}]({page(m['run'])}) | {m['encoder']} | {m['pooling']} | {m['layer']} "
-            f"| {len(m.get('labels', 'ab'))} | {m['C']:g} | {m['cv_accuracy']:.4f} "
+            f"| {len(m.get('labels', BINARY))} | {m['C']:g} | {m['cv_accuracy']:.4f} "
             f"| {m['classifier']['accuracy']:.4f} | {fmt(m['classifier'].get('macro_f1'))} "
             f"| {fmt(m['classifier']['roc_auc'])} | {m['classifier']['n']} |"
             for m in rows
@@ -97,6 +103,103 @@ def runs_page(reports_root: Path = REPORTS_ROOT) -> Path:
     ]
     write_text(reports_root / "index.md", "\n".join(lines) + "\n")
     return reports_root / "index.md"
+
+
+def headline(metrics: dict[str, Any]) -> tuple[str, ...]:
+    """The metrics worth a row in tables: binary ones for two classes, macro ones for K."""
+    return BINARY_METRICS if len(metrics["labels"]) == 2 else MULTICLASS_METRICS
+
+
+def table(metrics: dict[str, Any]) -> str:
+    """A fixed-width table of classifier vs baseline (and on test, when there is one)."""
+    parts = [("", metrics)] + ([("test ", metrics["test"])] if "test" in metrics else [])
+    rows = [f"{'metric':<15} {'classifier':>10} {'baseline':>10}"]
+    for prefix, part in parts:
+        for key in (*headline(metrics), "n"):
+            values = [part[m][key] for m in ("classifier", "most_frequent_baseline")]
+            rows.append(f"{prefix + key:<15} " + " ".join(f"{fmt(v):>10}" for v in values))
+    if "folds" in metrics:
+        folds = metrics["folds"]
+        rows.append(f"{'fold accuracy':<15} {folds['mean']:.4f} ± {folds['std']:.4f}")
+    return "\n".join(rows)
+
+
+def markdown_report(metrics: dict[str, Any]) -> str:
+    """A short human-readable report of one evaluation."""
+    names = metrics["labels"]
+    lines = [
+        f"# {metrics['run']}: evaluation",
+        "",
+        f"Encoder `{metrics['encoder']}`, {metrics['pooling']} pooling of layer "
+        f"{metrics['layer']}, logistic regression with C={metrics['C']:g} "
+        f"(CV accuracy {metrics['cv_accuracy']:.4f}); classes: {', '.join(names)}.",
+        f"Protocol `{metrics['protocol']}`, scored on {metrics['scored']}; features "
+        f"`{metrics['features']}`; {metrics['created']}.",
+    ]
+    if "folds" in metrics:
+        folds = metrics["folds"]
+        lines += [
+            "",
+            f"Accuracy over {len(folds['accuracy'])} outer folds: {folds['mean']:.4f} "
+            f"± {folds['std']:.4f} (" + ", ".join(f"{a:.4f}" for a in folds["accuracy"]) + ")",
+        ]
+    parts = [("", metrics)] + ([(" on test", metrics["test"])] if "test" in metrics else [])
+    for title, part in parts:
+        clf, base = part["classifier"], part["most_frequent_baseline"]
+        lines += [
+            "",
+            f"## Scores{title} (n = {clf['n']})",
+            "",
+            "| metric | classifier | most-frequent baseline |",
+            "|---|---:|---:|",
+            *(f"| {key} | {fmt(clf[key])} | {fmt(base[key])} |" for key in headline(metrics)),
+            "",
+            "| class | precision | recall | F1 | n |",
+            "|---|---:|---:|---:|---:|",
+            *(
+                f"| {c['label']} | {c['precision']:.4f} | {c['recall']:.4f} | {c['f1']:.4f} "
+                f"| {c['n']} |"
+                for c in clf["per_class"]
+            ),
+            "",
+            "Confusion matrix (rows: true, columns: predicted)",
+            "",
+            "| | " + " | ".join(names) + " |",
+            "|---|" + "---:|" * len(names),
+            *(
+                f"| {name} | " + " | ".join(map(str, row)) + " |"
+                for name, row in zip(names, clf["confusion_matrix"], strict=True)
+            ),
+        ]
+    lines += [
+        "",
+        "## Accuracy by sentence length",
+        "",
+        "| words | n | accuracy |",
+        "|---|---:|---:|",
+        *(f"| {r['words']} | {r['n']} | {r['accuracy']:.4f} |" for r in metrics["by_length"]),
+        "",
+        "## Most confidently wrong",
+        "",
+        "| true label | predicted | p(predicted) | sentence |",
+        "|---|---|---:|---|",
+        *(
+            f"| {w['label']} | {w['predicted']} | {w['p_wrong_label']:.3f} "
+            f"| {w['text'].replace('|', '&#124;')} |"
+            for w in metrics["most_confidently_wrong"]
+        ),
+        "",
+        *(f"![{name}]({file})" for name, file in metrics["figures"].items()),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def fmt(value: float | int | None) -> str:
+    """4 decimals for a float, an int as it is, n/a for None."""
+    if value is None:
+        return "n/a"
+    return str(value) if isinstance(value, int) else f"{value:.4f}"
 
 
 def main() -> None:

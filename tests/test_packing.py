@@ -34,7 +34,7 @@ def test_packed_mpnet_gives_the_padded_vectors(tiny_mpnet, layer):
     """MPNet adds a relative position bias to its attention scores, per sentence when packed."""
     config = EncoderConfig(name=str(tiny_mpnet), pooling="mean", layer=layer)
     packed = load_encoder(config)
-    padded = load_encoder(config, pack=False)  # transformers' MPNet attention
+    padded = load_encoder(config, packing=False)  # transformers' MPNet attention
     assert packed.packed and packed.prepacked and not padded.packed
     ours, _ = embed(packed, MIXED * 3, progress=False)
     theirs, _ = embed(padded, MIXED * 3, progress=False)
@@ -44,7 +44,7 @@ def test_packed_mpnet_gives_the_padded_vectors(tiny_mpnet, layer):
 def test_a_packed_mpnet_without_its_bias_would_differ(tiny_mpnet, monkeypatch):
     """The test above can fail: the same packed batches with no position bias."""
     config = EncoderConfig(name=str(tiny_mpnet), pooling="mean")
-    theirs, _ = embed(load_encoder(config, pack=False), MIXED, progress=False)
+    theirs, _ = embed(load_encoder(config, packing=False), MIXED, progress=False)
     monkeypatch.setattr(RunBiases, "__call__", lambda self, length: None)
     ours, _ = embed(load_encoder(config), MIXED, progress=False)
     assert np.abs(ours - theirs).max() > 1e-3
@@ -67,7 +67,7 @@ def test_bf16_packed_batches_stay_close_to_padded_ones(request, model):
     folder = request.getfixturevalue(model)
     config = EncoderConfig(name=str(folder), pooling="mean", precision="bf16")
     ours, _ = embed(load_encoder(config), MIXED * 3, progress=False)
-    theirs, _ = embed(load_encoder(config, pack=False), MIXED * 3, progress=False)
+    theirs, _ = embed(load_encoder(config, packing=False), MIXED * 3, progress=False)
     assert row_cosines(ours, theirs).min() > 0.9999
 
 

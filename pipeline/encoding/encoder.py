@@ -27,6 +27,7 @@ from pipeline.hub import encoder_dir
 WINDOW = 65_536  # sentences sorted and batched together by `embed`
 MAX_PADDING = 0.25  # at most this share of a batch's tokens may be padding
 SMALL_BATCH_TOKENS = 512  # a batch of one length below this takes shorter sentences too
+TOKENIZE_CHUNK = 8192  # texts tokenized in one call (only their ids are kept)
 
 
 @dataclass
@@ -66,12 +67,12 @@ def load_encoder(
     folder: Path | None = None,
     attn_implementation: str | None = None,
     prepack: bool = True,
-    pack: bool = True,
+    packing: bool = True,
 ) -> Encoder:
     """Load tokenizer and model (safetensors only, no remote code) and check the pooling fits.
 
-    `pack` runs packed batches where the model supports them (and the precision and pooling
-    allow them); the others, or all with `pack=False` or an `attn_implementation`, run padded
+    `packing` runs packed batches where the model supports them (and the precision and pooling
+    allow them); the others, or all with `packing=False` or an `attn_implementation`, run padded
     batches with transformers' attention ("eager" can return attentions). `prepack` swaps the
     linear layers for oneDNN's prepacked ones where that applies (packed batches on the CPU).
     """
@@ -90,8 +91,9 @@ def load_encoder(
     except (OSError, ValueError) as err:
         raise PipelineError(f"cannot load encoder from {folder}: {err}") from None
     model.eval().to(device)
-    packable = config.precision != "int8" and config.pooling != "pooler"  # compiled; position 0
-    if pack and attn_implementation is None and packable and can_pack(model):
+    # int8 runs compiled on padded batches; the pooler reads token 0 of each padded row
+    packable = config.precision != "int8" and config.pooling != "pooler"
+    if packing and attn_implementation is None and packable and can_pack(model):
         enable_packing(model)
     layers = model.config.num_hidden_layers
     if not all(-(layers + 1) <= layer <= layers for layer in pooled_layers(config)):
@@ -183,16 +185,15 @@ def windows(
         )
 
 
-def tokenize(encoder: Encoder, texts: list[str], chunk: int = 8192) -> tuple[list[np.ndarray], int]:
+def tokenize(encoder: Encoder, texts: list[str]) -> tuple[list[np.ndarray], int]:
     """Token ids per text (int32, truncated to max_length) and how many texts were truncated.
 
-    Tokenizes in chunks and keeps only the ids, so memory stays small for large datasets.
+    Tokenizes TOKENIZE_CHUNK texts at a time and keeps only the ids, so memory stays small.
     """
     ids, truncated = [], 0
-    for start in range(0, len(texts), chunk):
-        encoded = encoder.tokenizer(
-            texts[start : start + chunk], truncation=True, max_length=encoder.config.max_length
-        )
+    for start in range(0, len(texts), TOKENIZE_CHUNK):
+        chunk = texts[start : start + TOKENIZE_CHUNK]
+        encoded = encoder.tokenizer(chunk, truncation=True, max_length=encoder.config.max_length)
         truncated += sum(bool(e.overflowing) for e in encoded.encodings)
         ids.extend(np.asarray(row, dtype=np.int32) for row in encoded["input_ids"])
     return ids, truncated
@@ -203,14 +204,13 @@ def token_budget_batches(
     lengths: np.ndarray,
     budget: int,
     packed: bool = False,
-    max_padding: float = MAX_PADDING,
 ) -> list[np.ndarray]:
     """Cut `order` (longest first) into batches of at most `budget` tokens.
 
     Packed batches have no padding: each takes the next sentences while their tokens fit. A
     padded batch takes sentences of its first length up to the budget: no padding, no attention
     mask. Only when they make a small batch (under SMALL_BATCH_TOKENS) does it go on into shorter
-    sentences, while padding stays within `max_padding` of its tokens. So a set runs almost all
+    sentences, while padding stays within MAX_PADDING of its tokens. So a set runs almost all
     in equal-length batches, and a few sentences of many lengths (a served request) still run in
     few passes.
     """
@@ -230,7 +230,7 @@ def token_budget_batches(
         size = int(np.searchsorted(-room, -longest, side="right"))  # those of this length
         if size < len(room) and size * longest < SMALL_BATCH_TOKENS:  # a small batch: go on
             padded = longest * np.arange(1, len(room) + 1)
-            within = padded - np.cumsum(room) <= max_padding * padded  # a prefix of True
+            within = padded - np.cumsum(room) <= MAX_PADDING * padded  # a prefix of True
             size = len(room) if within.all() else int(np.argmin(within))
         batches.append(order[start : start + size])
         start += size

@@ -27,9 +27,10 @@ from pipeline import PipelineError, cli
 from pipeline.config import Config, DataConfig, load_config
 from pipeline.data.splits import load_splits
 from pipeline.data.tables import find_split_file
-from pipeline.evaluate import REPORTS_ROOT, out_of_fold_proba
+from pipeline.evaluate import out_of_fold_proba
 from pipeline.features import FEATURES_ROOT, build_features, load_arrays
 from pipeline.io import read_json, write_json, write_text
+from pipeline.report import REPORTS_ROOT
 from pipeline.studies import senteval
 from pipeline.train import logistic_regression_cv
 
