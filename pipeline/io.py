@@ -69,7 +69,9 @@ def decode_utf8(raw: bytes, name: str | Path) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        line = raw.count(b"\n", 0, err.start) + 1
-        raise PipelineError(
-            f"{name}, line {line}: not UTF-8 (byte 0x{raw[err.start]:02x}); save it as UTF-8"
-        ) from None
+        raise not_utf8(name, raw.count(b"\n", 0, err.start) + 1, raw[err.start]) from None
+
+
+def not_utf8(name: str | Path, line: int, byte: int) -> PipelineError:
+    """The error for a byte that is not UTF-8, with its line: one wording for every reader."""
+    return PipelineError(f"{name}, line {line}: not UTF-8 (byte 0x{byte:02x}); save it as UTF-8")

@@ -130,7 +130,7 @@ def test_empty_sentences_can_be_dropped_with_a_count(tmp_path, caplog):
 def test_duplicates_are_reported_and_kept(tmp_path, caplog):
     path = write_tsv(tmp_path / "train.tsv", [("fine", 1), ("fine", 1), ("meh", 0), ("meh", 1)])
     assert len(read_split(path)) == 4
-    assert "1 duplicate rows, 1 sentences with both labels" in caplog.text
+    assert "1 duplicate rows, 1 sentences with more than one label" in caplog.text
 
 
 def test_very_long_sentence_is_read_whole(tmp_path):

@@ -256,7 +256,7 @@ def _report_duplicates(path: Path, texts: Sequence[str], labels: np.ndarray) -> 
     conflicting = pairs - len(np.unique(keys))
     if repeated or conflicting:
         log.warning(
-            "%s: %d duplicate rows, %d sentences with both labels (kept as they are)",
+            "%s: %d duplicate rows, %d sentences with more than one label (kept as they are)",
             path,
             repeated,
             conflicting,

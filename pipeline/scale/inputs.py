@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from pipeline import PipelineError
 from pipeline.data.tables import TEXT_COLUMNS
-from pipeline.io import sha256_file
+from pipeline.io import not_utf8, sha256_file
 
 FORMATS = (".txt", ".jsonl", ".parquet")
 
@@ -83,10 +83,7 @@ def _lines(path: Path) -> Iterator[str]:
             try:
                 yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as err:
-                raise PipelineError(
-                    f"{path}, line {number}: not UTF-8 (byte 0x{raw[err.start]:02x}); save it as "
-                    "UTF-8"
-                ) from None
+                raise not_utf8(path, number, raw[err.start]) from None
 
 
 def _jsonl_rows(path: Path, text_column: str | None, id_column: str | None) -> Iterator[tuple]:

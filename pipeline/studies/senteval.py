@@ -54,6 +54,7 @@ def senteval_order(texts: list[str], labels: np.ndarray) -> np.ndarray:
 
 def inner_kfold(x: np.ndarray, y: np.ndarray, k: int = 10, seed: int = SEED) -> Result:
     """Nested k-fold CV: mean outer-fold test accuracy, C chosen inside each outer fold."""
+    # SentEval's InnerKFoldClassifier fixes its folds at 1111 whatever the seed (kfold uses it)
     folds = StratifiedKFold(k, shuffle=True, random_state=SEED)
     outer = list(folds.split(x, y))
     inner = [
