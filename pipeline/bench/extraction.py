@@ -172,7 +172,7 @@ def bench_encoder(
         }
     variants = {}  # what prepacking and packing save
     if encoder.packed:
-        variants = {"unprepacked": {"prepack": False}, "padded": {"pack": False}}
+        variants = {"unprepacked": {"prepack": False}, "padded": {"packing": False}}
     for variant, options in variants.items():
         other = load_encoder(config, **options)
         ways[f"ours (fp32, {variant})"] = {
