@@ -160,26 +160,21 @@ def bench_encoder(
     batches = token_budget_batches(order, lengths, encoder.config.batch_tokens)  # when padded
     rates = matmul_rates(shapes, encoder.config.batch_tokens, precisions)
     ways: dict[str, dict[str, Any]] = {}
-    for precision in precisions:  # int8 is quantized and compiled at load
+    runs = [(f"ours ({precision})", precision, {}) for precision in precisions]
+    if encoder.packed:  # what prepacking and packing save
+        runs += [("ours (fp32, unprepacked)", "fp32", {"prepack": False})]
+        runs += [("ours (fp32, padded)", "fp32", {"packing": False})]
+    for way, precision, options in runs:  # int8 is quantized and compiled at load
         ours = (
-            encoder if precision == "fp32" else load_encoder(replace(config, precision=precision))
+            encoder
+            if precision == "fp32" and not options
+            else load_encoder(replace(config, precision=precision), **options)
         )
-        ways[f"ours ({precision})"] = {
+        ways[way] = {
             **timed(lambda e=ours: embed(e, texts, progress=False), repeats),
             "padding": 1.0 if ours.packed else padding_ratio(lengths, batches),
             "precision": precision,
             "limit": rate_key(ours, precision),
-        }
-    variants = {}  # what prepacking and packing save
-    if encoder.packed:
-        variants = {"unprepacked": {"prepack": False}, "padded": {"packing": False}}
-    for variant, options in variants.items():
-        other = load_encoder(config, **options)
-        ways[f"ours (fp32, {variant})"] = {
-            **timed(lambda e=other: embed(e, texts, progress=False), repeats),
-            "padding": 1.0 if other.packed else padding_ratio(lengths, batches),
-            "precision": "fp32",
-            "limit": rate_key(other, "fp32"),
         }
     ways["sentence-transformers encode()"] = {
         **sentence_transformers_way(encoder.folder, texts, lengths, repeats),
