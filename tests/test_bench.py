@@ -27,8 +27,17 @@ def test_by_default_only_the_precisions_this_cpu_runs_natively(monkeypatch):
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
 @pytest.mark.parametrize("prepacked", [True, False])
-def test_matmul_rate_of_each_precision(precision, prepacked):
-    assert matmul_rate([(64, 32), (32, 64)], precision, rows=64, prepacked=prepacked) > 0
+def test_matmul_rate_of_each_precision(precision, prepacked, monkeypatch):
+    runs = []
+
+    def one_second(run, repeats):  # each kernel runs once; the clock is taken out of the test
+        runs.append(run())
+        return {"median_s": 1.0}
+
+    monkeypatch.setattr("pipeline.bench.rates.timed", one_second)
+    rate = matmul_rate([(64, 32), (32, 64)], precision, rows=64, prepacked=prepacked)
+    assert len(runs) == 1
+    assert rate == pytest.approx(5 * 2 * 64 * (64 * 32 + 32 * 64) / 1e9)  # 5 rounds of both
 
 
 def test_quick_run_on_the_tiny_encoder(tiny_encoder, tiny_data, workdir, monkeypatch):
@@ -56,8 +65,6 @@ def test_quick_run_on_the_tiny_encoder(tiny_encoder, tiny_data, workdir, monkeyp
         "sentence-transformers encode()",
         "blog's way",
     }
-    assert ways["ours (fp32)"]["x_fp32"] == 1.0
-    assert ways["sentence-transformers encode()"]["x_encode"] == 1.0
     assert ways["ours (fp32)"]["padding"] == 1.0  # packed
     assert 1.0 <= ways["ours (int8)"]["padding"] <= 1 / (1 - MAX_PADDING)  # embed's padded batches
     assert ways["blog's way"]["padding"] > 1.0

@@ -74,8 +74,9 @@ def test_study_end_to_end(tiny_config, workdir, layer):
     report = study(load_config(tiny_config, [f"encoder.layer={layer}"]), out_root=workdir / "study")
     names = {r["variant"] for r in report["results"]}
     assert {"cls, last layer", "attention-pair (trend)", "anchor+partner mean (control)"} <= names
-    assert all(0.0 <= r["accuracy"] <= 1.0 for r in report["results"])
     saved = json.loads((workdir / "study" / "tiny.json").read_text())
     assert saved["results"] == report["results"]
     assert (workdir / "study" / "tiny-by-layer.png").read_bytes()[:4] == b"\x89PNG"
-    assert "| variant |" in (workdir / "study" / "tiny.md").read_text()
+    table = (workdir / "study" / "tiny.md").read_text()
+    rows = [f"| {r['variant']} | {r['layers']} | {r['dim']} |" for r in report["results"]]
+    assert all(row in table for row in rows)
