@@ -38,21 +38,28 @@ def label(browser, base: str, text: str, expect: str) -> None:
     WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.CSS_SELECTOR, expect)))
 
 
-def test_each_sentence_gets_its_label_probability_and_a_bar_per_class(tiny_server, browser):
+def test_each_sentence_gets_its_label_probability_and_a_bar_per_class(
+    tiny_server, tiny_model, browser
+):
     from selenium.webdriver.common.by import By
 
+    from pipeline.serving.classifier import Classifier
+
     label(browser, tiny_server, "a good film\n\n<b>awful</b>", ".result + .result")
+    expected = Classifier.load(tiny_model).results(["a good film", "<b>awful</b>"])
 
     results = browser.find_elements(By.CLASS_NAME, "result")
     assert [r.find_element(By.CLASS_NAME, "text").text for r in results] == [
         "a good film",
         "<b>awful</b>",  # shown as typed, never as HTML
     ]
-    for result in results:
-        assert result.find_element(By.CLASS_NAME, "label").text in ("positive", "negative")
+    for result, answer in zip(results, expected, strict=True):
+        assert result.find_element(By.CLASS_NAME, "label").text == answer["label"]
+        assert f"{answer['probability']:.3f}" in result.text
         names = [n.text for n in result.find_elements(By.CLASS_NAME, "name")]
         widths = [f.get_attribute("style") for f in result.find_elements(By.CLASS_NAME, "fill")]
-        assert names == ["negative", "positive"] and all("width" in w for w in widths)
+        assert names == ["negative", "positive"]
+        assert widths == [f"width: {100 * p:.1f}%;" for p in answer["probabilities"].values()]
 
 
 def test_a_refused_request_shows_the_servers_message(tiny_server, browser):
