@@ -14,6 +14,8 @@ import pipeline.scale.batch_predict as bp
 from pipeline import PipelineError
 from pipeline.serving.classifier import Classifier
 
+CHUNK, PARTS = 100, 20  # the killed run; the kill lands after the first part (1 of 20 here)
+
 
 def test_jsonl_rows_in_order_with_ids_errors_and_the_classifier_labels(tiny_model, tmp_path):
     texts = ["a good film", "", "   ", 42, None, "i hated it", "badly made", "fun", "x" * 5000]
@@ -74,7 +76,7 @@ def test_a_finished_job_is_not_redone_and_a_changed_input_is(tiny_model, tmp_pat
 def start(tiny_model, path, output, cwd) -> subprocess.Popen:
     args = ["--model", str(tiny_model), "--input", str(path), "--output", str(output)]
     return subprocess.Popen(
-        [sys.executable, "-m", "pipeline.scale.batch_predict", *args, "--chunk-rows", "100"],
+        [sys.executable, "-m", "pipeline.scale.batch_predict", *args, "--chunk-rows", str(CHUNK)],
         cwd=cwd,
         env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)},
         stderr=subprocess.PIPE,
@@ -84,7 +86,7 @@ def start(tiny_model, path, output, cwd) -> subprocess.Popen:
 
 def test_sigkill_mid_run_then_rerun_redoes_no_finished_part(tiny_model, tmp_path, monkeypatch):
     path = tmp_path / "in.txt"
-    path.write_text("\n".join(sentences(2000)) + "\n")
+    path.write_text("\n".join(sentences(CHUNK * PARTS)) + "\n")
     parts = tmp_path / "out.parquet.parts"
     process = start(tiny_model, path, tmp_path / "out.parquet", tmp_path)
     deadline = time.monotonic() + 300
@@ -94,7 +96,7 @@ def test_sigkill_mid_run_then_rerun_redoes_no_finished_part(tiny_model, tmp_path
     process.communicate()
     finished = {p.name for p in parts.glob("part-*.parquet")}
     assert finished, "the run wrote no part before the deadline"
-    assert len(finished) < 20, "the run finished before it could be killed"
+    assert len(finished) < PARTS, "the run finished before it could be killed"
     assert not (tmp_path / "out.parquet").exists()
 
     written = []
@@ -105,11 +107,11 @@ def test_sigkill_mid_run_then_rerun_redoes_no_finished_part(tiny_model, tmp_path
         write_part(parts_dir, chunk, table)
 
     monkeypatch.setattr(bp, "write_part", record)
-    resumed = bp.batch_predict(tiny_model, path, tmp_path / "out.parquet", chunk_rows=100)
-    assert sorted(set(written) | finished) == [f"part-{i:06d}.parquet" for i in range(20)]
+    resumed = bp.batch_predict(tiny_model, path, tmp_path / "out.parquet", chunk_rows=CHUNK)
+    assert sorted(set(written) | finished) == [f"part-{i:06d}.parquet" for i in range(PARTS)]
     assert not set(written) & finished
     monkeypatch.setattr(bp, "write_part", write_part)
-    whole = bp.batch_predict(tiny_model, path, tmp_path / "whole.parquet", chunk_rows=100)
+    whole = bp.batch_predict(tiny_model, path, tmp_path / "whole.parquet", chunk_rows=CHUNK)
     pd.testing.assert_frame_equal(pd.read_parquet(resumed), pd.read_parquet(whole))
 
 
