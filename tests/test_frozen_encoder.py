@@ -1,10 +1,11 @@
 """The frozen encoder as a scikit-learn transformer: clone, cross-validation, grid search."""
 
 import pickle
+import re
 
 import numpy as np
 import pytest
-from conftest import NEGATIVE, POSITIVE
+from conftest import NEGATIVE, POSITIVE, ROOT, run_cli
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score
@@ -69,3 +70,16 @@ def test_bad_settings_and_inputs_are_clear_errors(tiny_encoder):
         FrozenEncoder(str(tiny_encoder), pooling="max").fit(TEXTS)
     with pytest.raises(TypeError, match="list of texts"):
         FrozenEncoder(str(tiny_encoder)).transform("a good film")
+
+
+def test_the_readme_example_runs_as_written(shared_data):
+    if not (shared_data / "sst2-sentences" / "train.tsv").is_file():
+        pytest.skip("the blog's sentences are not at ../shared/data/sst2-sentences")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"```python\n(from sklearn.*?)```", readme, re.S).group(1)
+    assert "FrozenEncoder" in example
+    result = run_cli("-c", example, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    accuracy, search = result.stdout.splitlines()
+    assert 0.55 < float(accuracy) <= 1.0  # 3-fold CV on 200 sentences: well above chance
+    assert search.endswith("[1]")  # "a visually stunning rumination" is positive

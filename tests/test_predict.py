@@ -4,24 +4,14 @@ import pytest
 from conftest import ROOT, run_cli
 
 from pipeline import PipelineError
-from pipeline.config import load_config
-from pipeline.features import build_features
 from pipeline.predict import format_table, predict, read_texts
-from pipeline.train import train
 
 PREDICT = str(ROOT / "pipeline" / "predict.py")
 
 
-@pytest.fixture
-def model_dir(tiny_config, workdir):
-    config = load_config(tiny_config)
-    build_features(config, progress=False)
-    return train(config)
-
-
-def test_every_text_gets_an_answer_or_its_own_error(model_dir):
+def test_every_text_gets_an_answer_or_its_own_error(tiny_model):
     texts = ["a good film", "", "   ", "😀 great 🎬", "素晴らしい映画", "x" * 100_000]
-    results = predict(texts, model_dir)
+    results = predict(texts, tiny_model)
     assert [r["text"] for r in results] == texts
     assert [r.get("error") for r in results] == [None, "empty text", "empty text", None, None, None]
     for r in results[:1] + results[3:]:
@@ -30,9 +20,9 @@ def test_every_text_gets_an_answer_or_its_own_error(model_dir):
         assert r["probability"] == pytest.approx(max(r["p_positive"], 1 - r["p_positive"]))
 
 
-def test_same_text_same_answer_whatever_the_batch(model_dir):
-    alone = predict(["a real pleasure"], model_dir)[0]["p_positive"]
-    batch = predict(["awful", "a real pleasure", "x " * 300], model_dir)[1]["p_positive"]
+def test_same_text_same_answer_whatever_the_batch(tiny_model):
+    alone = predict(["a real pleasure"], tiny_model)[0]["p_positive"]
+    batch = predict(["awful", "a real pleasure", "x " * 300], tiny_model)[1]["p_positive"]
     assert alone == pytest.approx(batch, abs=1e-5)
 
 
@@ -56,7 +46,7 @@ def test_table_shortens_long_texts():
     assert "empty text" in table
 
 
-def test_command_line_json_and_stdin(model_dir, workdir):
+def test_command_line_json_and_stdin(tiny_model, workdir):
     result = run_cli(
         PREDICT, "--json", "--file", "-", "a good film", cwd=workdir, stdin="i loved it\n\nawful\n"
     )
