@@ -23,10 +23,10 @@ def test_same_seed_same_bytes_other_seed_other_bytes(source, tmp_path):
 
 
 def test_a_smaller_corpus_is_a_prefix_of_a_larger_one(source, tmp_path):
-    small = write_corpus(tmp_path / "small.txt", 10, 0, source).read_text().splitlines()
-    large = write_corpus(tmp_path / "large.txt", 70_000, 0, source).read_text().splitlines()
-    assert len(large) == 70_000
-    assert small == large[:10]
+    small = write_corpus(tmp_path / "small.txt", 66_000, 0, source).read_text().splitlines()
+    large = write_corpus(tmp_path / "large.txt", 140_000, 0, source).read_text().splitlines()
+    assert len(large) == 140_000  # the small one ends in the second chunk, the large in the third
+    assert small == large[:66_000]
 
 
 def test_each_sentence_is_made_of_phrases_with_its_label(source, tmp_path):
