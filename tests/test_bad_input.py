@@ -17,20 +17,14 @@ def assert_clean_failure(result, *fragments, workdir):
     assert not (workdir / "data").exists()
 
 
+# test_data.py and test_config.py check the messages in-process; a few run here as a user meets them
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"", "the file is empty"),
-        (b"sentence\tlabel\n", "no sentences (only a header?)"),
-        (b"review\tlabel\nfine\t1\n", "no 'sentence' or 'text' column"),
         (b"sentence\tstars\nfine\t1\n", "no 'label' column"),
         (b"sentence\tlabel\nfine\t1\nbad\t7\n", "line 3: label '7' is not 0 or 1"),
-        (b"sentence\tlabel\nfine\t1.0\n", "line 2: label '1.0' is not 0 or 1"),
-        (b"sentence\tlabel\nfine\tpos\n", "line 2: label 'pos' is not 0 or 1"),
         (b"sentence\tlabel\nfine\tpositive\n", "every training sentence has the label 'positive'"),
-        (b"sentence\tlabel\nfine\t1\n\t0\n", "line 3: empty sentence"),
         (b"sentence\tlabel\nfine\t1\nna\xefve\t0\n", "line 3: not UTF-8"),
-        (b"sentence\tlabel\nfine\t1\nan\textra tab\t0\n", "Expected 2 fields in line 3, saw 3"),
     ],
 )
 def test_bad_train_file(tiny_config, tiny_data, workdir, content, message):
@@ -57,9 +51,7 @@ def test_missing_files(tiny_config, tiny_data, workdir):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("encoder.pooling=max", "valid values: cls, mean, pooler"),
         ("encoder.precision=fp64", "valid values: fp32, bf16, fp16"),
-        ("encoder.poolng=mean", "did you mean 'pooling'?"),
         ("encoder.name=not-an-encoder", "not a local folder, not an alias (minilm, mpnet)"),
         ("encoder.pooling=pooler", "has no pooler output; use cls or mean"),
         ("data.empty=ignore", "valid values: error, drop"),
