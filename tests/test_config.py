@@ -1,11 +1,8 @@
-from pathlib import Path
-
 import pytest
+from conftest import ROOT
 
 from pipeline import PipelineError
 from pipeline.config import Config, load_config
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_defaults_are_the_blog_setup():
