@@ -14,7 +14,7 @@ ARGS := --config $(CONFIG) $(if $(DATA),--data $(DATA)) $(if $(SET),--set $(SET)
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
-	@echo "  variables: CONFIG=$(CONFIG) DATA=<dir with train.tsv/dev.tsv> SET=\"encoder.pooling=mean ...\""
+	@echo "  variables: CONFIG=$(CONFIG) DATA=<dir with train/dev files> SET=\"encoder.pooling=mean ...\""
 	@echo "  for serve: MODEL=models/<run> PORT=$(PORT)"
 
 setup: ## create .venv: torch==2.13.0 first, then the project with its dev, serve and scale (Ray) extras
@@ -56,7 +56,7 @@ lint: ## ruff check and format check
 clean: ## delete generated artifacts (features, models, reports)
 	rm -rf data/features models reports
 
-bench: ## benchmark MiniLM and MPNet (fp32; bf16, int8 where the CPU has them) vs sentence-transformers, the blog's way, the matmul rates (~45 min)
+bench: ## benchmark MiniLM and MPNet (fp32; bf16, int8 where the CPU has them) vs sentence-transformers, the blog's way, the matmul rates (~45 min); PRECISIONS= to pick
 	$(PY) -m pipeline.bench.extraction $(if $(DATA),--data $(DATA)) $(if $(PRECISIONS),--precisions $(PRECISIONS))
 
 bench-quick: ## the same on 2,000 texts, without the memory runs (~15 min); PRECISIONS=fp32,bf16,int8 to pick
@@ -84,6 +84,7 @@ corpus: ## write N synthetic SST-2 sentences (seed SEED) to data/corpus/syntheti
 INPUT ?=
 OUTPUT ?= predictions.parquet
 batch-predict: ## label INPUT=texts.{txt,jsonl,parquet} with MODEL (default: newest) into OUTPUT (Parquet)
+	@test -n "$(INPUT)" || { echo 'make batch-predict needs INPUT=texts.txt (or .jsonl, .parquet)'; exit 2; }
 	$(PY) -m pipeline.scale.batch_predict $(if $(MODEL),--model $(MODEL)) --input $(INPUT) --output $(OUTPUT)
 
 study: ## the pooling/layer study for CONFIG (reports/study/<run>.md)

@@ -49,7 +49,7 @@ class DataConfig:
 class EncoderConfig:
     """Which frozen encoder makes the sentence vectors, and how."""
 
-    name: str = "distilbert-base-uncased"  # hub id, local folder, or the alias `minilm`
+    name: str = "distilbert-base-uncased"  # hub id, local folder, or an alias: minilm, mpnet
     revision: str = "main"
     pooling: str = "cls"  # cls | mean | pooler
     layer: int | list[int] = -1  # hidden layer to pool (negative from the top); a list concatenates

@@ -10,7 +10,7 @@ on the same texts (the first N phrases of GLUE SST-2 train; MPNet on a quarter o
 3. the blog's way (first encoder only): pad every sentence to the longest, fixed chunks of 2,000;
 4. the machine: matmul rate on the encoder's own linear shapes in the same precisions
    (pipeline/bench/rates.py).
-Each way is warmed up, then timed `--repeats` times (median and spread). The full mode also
+Each way is warmed up, then timed 5 times (3 with --quick): median and spread. The full mode also
 measures peak RSS of the features stage at 10k and 67k sentences and the wall time of
 `predict.py`; `--glue-features` adds the wall time of a cold features stage on all of GLUE SST-2
 train + dev per encoder and precision (long: MPNet fp32 alone is ~15 min on 2 cores).

@@ -40,9 +40,9 @@ def shared_encoder(config: EncoderConfig) -> Encoder:
 class FrozenEncoder(TransformerMixin, BaseEstimator):
     """Sentence vectors from a frozen pretrained encoder; `fit` learns nothing.
 
-    `name` is a hub id, a local folder or an alias (`minilm`); `pooling` is cls, mean or pooler;
-    `layer` is a hidden layer (negative from the top) or a list of layers to concatenate. The
-    other parameters are as in the run configs (see `pipeline.config.EncoderConfig`).
+    `name` is a hub id, a local folder or an alias (`minilm`, `mpnet`); `pooling` is cls, mean or
+    pooler; `layer` is a hidden layer (negative from the top) or a list of layers to concatenate.
+    The other parameters are as in the run configs (see `pipeline.config.EncoderConfig`).
     """
 
     def __init__(
