@@ -42,8 +42,11 @@ def test_unusable_input_is_a_clear_error(tiny_model):
     classifier = Classifier.load(tiny_model)
     with pytest.raises(TypeError, match="list of texts"):
         classifier.predict_proba("a good film")
-    with pytest.raises(PipelineError, match="text 1 is empty"):
+    with pytest.raises(PipelineError, match="text 1: empty text"):
         classifier.predict(["a good film", "  "])
+    with pytest.raises(PipelineError, match="text 0: not a string"):
+        classifier.predict_proba([None, "a good film"])
+    assert classifier.results([None])[0]["error"] == "not a string"
 
 
 def test_import_pipeline_does_not_import_torch_until_asked(tmp_path):

@@ -64,9 +64,9 @@ class Classifier:
         """Class probabilities, one row per text (n x K, columns in `labels` order)."""
         if isinstance(texts, str):
             raise TypeError("predict_proba takes a list of texts, not one string")
-        empty = [i for i, text in enumerate(texts) if not text.strip()]
-        if empty:
-            raise PipelineError(f"text {empty[0]} is empty; there is nothing to label")
+        for i, text in enumerate(texts):
+            if error := text_error(text):
+                raise PipelineError(f"text {i}: {error}; there is nothing to label")
         vectors, _ = embed(self.encoder, list(texts), progress=progress)
         return self.probe.predict_proba(vectors)
 
