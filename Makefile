@@ -39,9 +39,9 @@ train: ## fit the logistic regression, C by cross-validation (models/<run>/)
 evaluate: ## score the classifier and a majority baseline (reports/<run>/)
 	$(PY) -m pipeline.evaluate $(ARGS)
 
-predict: ## label TEXT="..." with the newest classifier
+predict: ## label TEXT="..." with MODEL (default: newest) on ENGINE=auto|onnx|torch
 	@test -n "$(TEXT)" || { echo 'make predict needs TEXT="a sentence to label"'; exit 2; }
-	$(PY) pipeline/predict.py "$(TEXT)"
+	$(PY) pipeline/predict.py $(if $(MODEL),--model $(MODEL)) $(if $(ENGINE),--engine $(ENGINE)) "$(TEXT)"
 
 serve: ## serve MODEL=models/<run> (default: newest) on PORT: POST /predict, a page at /, /docs
 	$(PY) -m pipeline.serving.serve $(if $(MODEL),--model $(MODEL)) --port $(PORT)
@@ -83,9 +83,9 @@ corpus: ## write N synthetic SST-2 sentences (seed SEED) to data/corpus/syntheti
 
 INPUT ?=
 OUTPUT ?= predictions.parquet
-batch-predict: ## label INPUT=texts.{txt,jsonl,parquet} with MODEL (default: newest) into OUTPUT (Parquet)
+batch-predict: ## label INPUT=texts.{txt,jsonl,parquet} with MODEL (default: newest) into OUTPUT (Parquet); ENGINE=, RAY=1
 	@test -n "$(INPUT)" || { echo 'make batch-predict needs INPUT=texts.txt (or .jsonl, .parquet)'; exit 2; }
-	$(PY) -m pipeline.scale.batch_predict $(if $(MODEL),--model $(MODEL)) --input $(INPUT) --output $(OUTPUT)
+	$(PY) -m pipeline.scale.batch_predict $(if $(MODEL),--model $(MODEL)) $(if $(ENGINE),--engine $(ENGINE)) $(if $(RAY),--ray) --input $(INPUT) --output $(OUTPUT)
 
 study: ## the pooling/layer study for CONFIG (reports/study/<run>.md)
 	$(PY) -m pipeline.studies.study $(ARGS)

@@ -18,7 +18,7 @@ for _noisy in ("torchao", "torch.utils._pytree"):
     logging.getLogger(_noisy).setLevel(logging.ERROR)
 
 _LAZY = {
-    "Classifier": "pipeline.serving.classifier",
+    "Classifier": "pipeline.classifier",
     "FrozenEncoder": "pipeline.serving.frozen_encoder",
 }
 

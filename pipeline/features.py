@@ -105,7 +105,8 @@ def _extract(
     encoder: Encoder, splits: dict[str, Split], inputs: dict[str, Any], folder: Path, progress: bool
 ) -> None:
     """Encode every split into `<folder>.partial`, resuming from its progress.json, then rename."""
-    from pipeline.encoding.encoder import MAX_PADDING, SMALL_BATCH_TOKENS, WINDOW
+    from pipeline.encoding.batching import MAX_PADDING, SMALL_BATCH_TOKENS
+    from pipeline.encoding.encoder import WINDOW
 
     if encoder.config.engine == "ray":  # the same batches, run by a Ray Data actor pool
         from pipeline.scale.ray_engine import embed

@@ -3,10 +3,10 @@
     python pipeline/predict.py "a visually stunning rumination" "a sour little movie at its core"
     python pipeline/predict.py --file reviews.txt --json      # one text a line; - reads stdin
 
-A thin command over `pipeline.serving.classifier.Classifier` (use that from code): the encoder,
-pooling, layer and max_length come from the classifier's model.json, so predictions use exactly the
-features it was trained on. Without --model, the most recently trained classifier
-under ./models is used.
+A thin command over `pipeline.classifier.Classifier` (use that from code): the encoder,
+pooling, layer and max_length come from the classifier's model.json, so predictions use exactly
+the features it was trained on. Without --model, the newest classifier under ./models is used.
+A text that cannot be labeled (empty, not valid Unicode) gets its own error row.
 """
 
 from __future__ import annotations
@@ -20,15 +20,14 @@ if __name__ == "__main__" and not __package__:  # run as a file: import the pack
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from pipeline import PipelineError, cli
+from pipeline.classifier import ENGINES, Classifier
 from pipeline.io import decode_utf8
 from pipeline.probe import latest_model
 
 
-def predict(texts: list[str], model_dir: Path) -> list[dict]:
+def predict(texts: list[str], model_dir: Path, engine: str = "auto") -> list[dict]:
     """One result per text: label and probabilities, or an error for text that cannot be labeled."""
-    from pipeline.serving.classifier import Classifier  # torch is imported only when needed
-
-    return Classifier.load(model_dir).results(texts, progress=len(texts) >= 1000)
+    return Classifier.load(model_dir, engine).results(texts, progress=len(texts) >= 1000)
 
 
 def read_texts(path: str) -> list[str]:
@@ -62,6 +61,13 @@ def main() -> None:
     parser.add_argument("--file", help="file with one text a line; - for stdin")
     parser.add_argument("--model", type=Path, help="classifier folder (default: newest in models/)")
     parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help="onnx: ONNX Runtime (after make export), torch: the training stack; "
+        "auto (default): onnx when the model folder has an export",
+    )
+    parser.add_argument(
         "--json",
         action="store_true",
         help="print JSON lines instead of a table, with every class's probability",
@@ -70,7 +76,7 @@ def main() -> None:
     texts = list(args.texts) + (read_texts(args.file) if args.file else [])
     if not texts:
         parser.error("give texts to label, or --file")
-    results = predict(texts, args.model or latest_model())
+    results = predict(texts, args.model or latest_model(), args.engine)
     if args.json:
         print("\n".join(json.dumps(r, ensure_ascii=False) for r in results))
     else:

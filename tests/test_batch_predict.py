@@ -12,7 +12,7 @@ from conftest import ROOT, sentences
 
 import pipeline.scale.batch_predict as bp
 from pipeline import PipelineError
-from pipeline.serving.classifier import Classifier
+from pipeline.classifier import Classifier
 
 CHUNK, PARTS = 100, 20  # the killed run; the kill lands after the first part (1 of 20 here)
 

@@ -6,7 +6,7 @@ import pytest
 from pipeline.bench.extraction import run
 from pipeline.bench.markdown import markdown
 from pipeline.bench.rates import matmul_rate, padding_ratio, pick_precisions
-from pipeline.encoding.encoder import MAX_PADDING
+from pipeline.encoding.batching import MAX_PADDING
 
 
 def test_padding_ratio():

@@ -12,7 +12,7 @@ from pipeline.config import load_config
 from pipeline.data.splits import load_splits
 from pipeline.features import load_arrays, load_features
 from pipeline.probe import load_probe
-from pipeline.serving.classifier import Classifier
+from pipeline.classifier import Classifier
 
 
 def test_probabilities_are_the_trained_features_scored(tiny_model, tiny_config):

@@ -5,7 +5,8 @@ from conftest import row_cosines
 
 from pipeline import PipelineError
 from pipeline.config import Config, EncoderConfig
-from pipeline.encoding.encoder import embed, load_encoder, token_budget_batches
+from pipeline.encoding.batching import token_budget_batches
+from pipeline.encoding.encoder import embed, load_encoder
 from pipeline.encoding.kernels import SMOOTHING_ALPHA, compile_model, quantize_int8
 from pipeline.features import features_dir, fingerprint_inputs
 

@@ -5,7 +5,7 @@ from conftest import run_cli, sentences
 
 import pipeline.scale.batch_predict as bp
 from pipeline.predict import read_texts
-from pipeline.serving.classifier import Classifier
+from pipeline.classifier import Classifier
 
 
 def test_txt_rows_are_predict_file_lines(tiny_model, tmp_path):

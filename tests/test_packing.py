@@ -4,7 +4,8 @@ import torch
 from conftest import row_cosines
 
 from pipeline.config import EncoderConfig
-from pipeline.encoding.encoder import embed, load_encoder, token_budget_batches
+from pipeline.encoding.batching import token_budget_batches
+from pipeline.encoding.encoder import embed, load_encoder
 from pipeline.encoding.packing import RunBiases, attend, pack, rounded_length, unpack
 
 MIXED = [

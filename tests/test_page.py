@@ -43,7 +43,7 @@ def test_each_sentence_gets_its_label_probability_and_a_bar_per_class(
 ):
     from selenium.webdriver.common.by import By
 
-    from pipeline.serving.classifier import Classifier
+    from pipeline.classifier import Classifier
 
     label(browser, tiny_server, "a good film\n\n<b>awful</b>", ".result + .result")
     expected = Classifier.load(tiny_model).results(["a good film", "<b>awful</b>"])

@@ -10,7 +10,7 @@ from conftest import NEGATIVE, POSITIVE, TINY_LIMITS
 
 from pipeline.bench.battery import Case, bad_requests, hang_up, mixed, send
 from pipeline.serving import classifier
-from pipeline.serving.classifier import Classifier
+from pipeline.classifier import Classifier
 from pipeline.serving.serve import Limits
 
 

@@ -103,7 +103,7 @@ def offline(classifier_dir: Path, texts: list[str], chunk: int) -> dict[str, flo
     """Texts/s of `embed` with the classifier's encoder: over all `texts` in one call, and in
     calls of `chunk` texts (the most that `chunk` one-sentence clients can get), warmed up first."""
     from pipeline.encoding.encoder import embed
-    from pipeline.serving.classifier import Classifier
+    from pipeline.classifier import Classifier
 
     encoder = Classifier.load(classifier_dir).encoder
     embed(encoder, texts[:64], progress=False)

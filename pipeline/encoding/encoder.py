@@ -21,12 +21,11 @@ from transformers.utils import logging as transformers_logging
 from pipeline import PipelineError
 from pipeline.config import EncoderConfig
 from pipeline.encoding import kernels
+from pipeline.encoding.batching import token_budget_batches
 from pipeline.encoding.packing import can_pack, enable_packing, pack, runs_packed, unpack
 from pipeline.hub import encoder_dir
 
 WINDOW = 65_536  # sentences sorted and batched together by `embed`
-MAX_PADDING = 0.25  # at most this share of a batch's tokens may be padding
-SMALL_BATCH_TOKENS = 512  # a batch of one length below this takes shorter sentences too
 TOKENIZE_CHUNK = 8192  # texts tokenized in one call (only their ids are kept)
 
 
@@ -54,6 +53,15 @@ class Encoder:
     def packed(self) -> bool:
         """Whether batches run packed (`pipeline.encoding.packing`): no padding, any lengths."""
         return runs_packed(self.model)
+
+    def count_tokens(self, texts: list[str]) -> np.ndarray:
+        """How many tokens the tokenizer finds in each text, special tokens not counted."""
+        encoded = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        return np.fromiter(map(len, encoded), dtype=np.int64, count=len(texts))
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        """One float32 vector per text, in input order (`embed` without the truncation count)."""
+        return embed(self, texts, progress=progress)[0]
 
 
 # runs a window's batches from a given one on: yields (batches done, positions, vectors) in order
@@ -197,44 +205,6 @@ def tokenize(encoder: Encoder, texts: list[str]) -> tuple[list[np.ndarray], int]
         truncated += sum(bool(e.overflowing) for e in encoded.encodings)
         ids.extend(np.asarray(row, dtype=np.int32) for row in encoded["input_ids"])
     return ids, truncated
-
-
-def token_budget_batches(
-    order: np.ndarray,
-    lengths: np.ndarray,
-    budget: int,
-    packed: bool = False,
-) -> list[np.ndarray]:
-    """Cut `order` (longest first) into batches of at most `budget` tokens.
-
-    Packed batches have no padding: each takes the next sentences while their tokens fit. A
-    padded batch takes sentences of its first length up to the budget: no padding, no attention
-    mask. Only when they make a small batch (under SMALL_BATCH_TOKENS) does it go on into shorter
-    sentences, while padding stays within MAX_PADDING of its tokens. So a set runs almost all
-    in equal-length batches, and a few sentences of many lengths (a served request) still run in
-    few passes.
-    """
-    batches, start = [], 0
-    if packed:
-        ends = np.cumsum(lengths[order])  # tokens up to and including each sentence
-        while start < len(order):
-            before = ends[start - 1] if start else 0
-            end = max(start + 1, int(np.searchsorted(ends, before + budget, side="right")))
-            batches.append(order[start:end])
-            start = end
-        return batches
-    while start < len(order):
-        longest = int(lengths[order[start]])
-        end = min(start + max(1, budget // max(longest, 1)), len(order))
-        room = lengths[order[start:end]]  # the sentences that would fit at this length
-        size = int(np.searchsorted(-room, -longest, side="right"))  # those of this length
-        if size < len(room) and size * longest < SMALL_BATCH_TOKENS:  # a small batch: go on
-            padded = longest * np.arange(1, len(room) + 1)
-            within = padded - np.cumsum(room) <= MAX_PADDING * padded  # a prefix of True
-            size = len(room) if within.all() else int(np.argmin(within))
-        batches.append(order[start : start + size])
-        start += size
-    return batches
 
 
 def pad(rows: list[np.ndarray], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

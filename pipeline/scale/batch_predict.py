@@ -26,10 +26,9 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -37,48 +36,24 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from pipeline import PipelineError, cli
-from pipeline.config import ENGINES
+from pipeline.classifier import ENGINES, Classifier
 from pipeline.io import atomic_path, read_json, sha256_file, write_json
+from pipeline.labelable import printable
 from pipeline.probe import latest_model, load_probe
+from pipeline.results import columns
 from pipeline.scale.inputs import Chunk, read_chunks, scan_input
-
-if TYPE_CHECKING:
-    from pipeline.serving.classifier import Classifier
 
 CHUNK_ROWS = 20_000
 META_KEY = b"batch_predict"
-
-
-def label_chunk(classifier: Classifier, texts: Sequence[Any]) -> pa.Table:
-    """Label, probability, one ``p_<class>`` column per class and error for each text, in order.
-
-    A text that cannot be labeled gets its `text_error` and nulls elsewhere.
-    """
-    from pipeline.serving.classifier import text_error  # torch is loaded by now
-
-    errors = [text_error(t) for t in texts]
-    valid = np.array([e is None for e in errors], dtype=bool)
-    names = classifier.labels
-    proba = np.zeros((len(texts), len(names)))
-    if valid.any():
-        proba[valid] = classifier.predict_proba(
-            [t for t, ok in zip(texts, valid, strict=True) if ok]
-        )
-    top = proba.argmax(axis=1)
-    columns = {
-        "label": pa.array(np.array(names, dtype=object)[top], pa.string(), mask=~valid),
-        "probability": pa.array(proba.max(axis=1), pa.float64(), mask=~valid),
-        **{f"p_{n}": pa.array(proba[:, k], pa.float64(), mask=~valid) for k, n in enumerate(names)},
-        "error": pa.array(errors, pa.string()),
-    }
-    return pa.table(columns)
+TEXT_COLUMNS = ("label", "error")  # the result columns that hold text; the others are numbers
 
 
 def batch_predict(
     model_dir: Path,
     input_path: Path,
     output: Path,
-    engine: str = "local",
+    engine: str = "auto",
+    ray: bool = False,
     chunk_rows: int = CHUNK_ROWS,
     text_column: str | None = None,
     id_column: str | None = None,
@@ -108,39 +83,40 @@ def batch_predict(
     with tqdm(total=rows, unit="text", desc="labeling", disable=not progress) as bar:
         bar.update(sum(min(chunk_rows, rows - i * chunk_rows) for i in done))
 
-        def write(chunk: Chunk, table: pa.Table) -> None:
-            write_part(parts, chunk, table)
+        def write(chunk: Chunk, results: dict[str, list]) -> None:
+            write_part(parts, chunk, results)
             bar.update(len(chunk.texts))
 
-        if engine == "ray":
+        if ray:
             from pipeline.scale.ray_engine import predict_parts  # Ray is an optional extra
         else:
             predict_parts = predict_parts_local
-        predict_parts(model_dir, pending, write)
-    _concatenate(parts, n_chunks, output, {**manifest, "engine": engine})
+        predict_parts(model_dir, pending, write, engine)
+    _concatenate(parts, n_chunks, output, {**manifest, "engine": engine, "ray": ray})
     return output
 
 
 def predict_parts_local(
-    model_dir: Path, chunks: Iterable[Chunk], write: Callable[[Chunk, pa.Table], None]
+    model_dir: Path,
+    chunks: Iterable[Chunk],
+    write: Callable[[Chunk, dict[str, list]], None],
+    engine: str = "auto",
 ) -> None:
-    """The local engine: load the classifier once, then `write(chunk, label_chunk(...))` each."""
-    from pipeline.serving.classifier import Classifier  # torch is imported only when needed
-
-    classifier = Classifier.load(model_dir)
+    """In this process: load the classifier once, then write each chunk's result columns."""
+    classifier = Classifier.load(model_dir, engine)
     for chunk in chunks:
-        write(chunk, label_chunk(classifier, chunk.texts))
+        write(chunk, columns(classifier.results(chunk.texts), classifier.labels))
 
 
-def write_part(parts: Path, chunk: Chunk, table: pa.Table) -> None:
-    """Write one labeled chunk, with its row numbers and ids in front, as a part file."""
-    front = {"row": pa.array(np.arange(chunk.start, chunk.start + len(chunk.texts)), pa.int64())}
+def write_part(parts: Path, chunk: Chunk, results: dict[str, list]) -> None:
+    """Write one labeled chunk's result columns, its row numbers and ids in front, as a part."""
+    table = {"row": pa.array(np.arange(chunk.start, chunk.start + len(chunk.texts)), pa.int64())}
     if chunk.ids is not None:
-        front["id"] = pa.array(chunk.ids)
-    for k, (name, column) in enumerate(front.items()):
-        table = table.add_column(k, name, column)
+        table["id"] = pa.array([printable(i) for i in chunk.ids])
+    for name, values in results.items():
+        table[name] = pa.array(values, pa.string() if name in TEXT_COLUMNS else pa.float64())
     with atomic_path(parts / f"part-{chunk.index:06d}.parquet") as tmp:
-        pq.write_table(table, tmp)
+        pq.write_table(pa.table(table), tmp)
 
 
 def _finished(output: Path, manifest: dict) -> bool:
@@ -192,7 +168,15 @@ def main() -> None:
     )
     parser.add_argument("--input", type=Path, required=True, help="texts: .txt, .jsonl or .parquet")
     parser.add_argument("--output", type=Path, required=True, help="predictions: a .parquet file")
-    parser.add_argument("--engine", choices=ENGINES, default="local", help="default: local")
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help="onnx (after make export), torch, or auto (default: onnx when exported)",
+    )
+    parser.add_argument(
+        "--ray", action="store_true", help="label the chunks on Ray actors (the scale extra)"
+    )
     parser.add_argument(
         "--chunk-rows", type=int, default=CHUNK_ROWS, help=f"rows a part (default {CHUNK_ROWS})"
     )
@@ -206,6 +190,7 @@ def main() -> None:
         args.input,
         args.output,
         args.engine,
+        args.ray,
         args.chunk_rows,
         args.text_column,
         args.id_column,

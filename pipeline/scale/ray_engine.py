@@ -22,14 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import torch
 
 from pipeline import PipelineError
 from pipeline.config import EncoderConfig
 from pipeline.encoding.encoder import Encoder, load_encoder, run_batches
 from pipeline.encoding.encoder import embed as encoder_embed
-from pipeline.scale.batch_predict import label_chunk
+from pipeline.results import columns
 from pipeline.scale.inputs import Chunk
 
 
@@ -103,12 +102,15 @@ def _run_window(
 
 
 def predict_parts(
-    model_dir: Path, chunks: Iterable[Chunk], write: Callable[[Chunk, pa.Table], None]
+    model_dir: Path,
+    chunks: Iterable[Chunk],
+    write: Callable[[Chunk, dict[str, list]], None],
+    engine: str = "auto",
 ) -> None:
-    """`batch_predict --engine ray`: Ray actors, each holding one Classifier, label the chunks.
+    """`batch_predict --ray`: Ray actors, each holding one Classifier on `engine`, label chunks.
 
     Chunks stream from the driver, at most two per actor in flight, so memory stays flat;
-    `write(chunk, table)` gets them back in input order. A killed actor is started again and
+    `write(chunk, columns)` gets them back in input order. A killed actor is started again and
     labels its chunks again. The model folder (and its encoder) must be at the same path on
     every node of a cluster. Plain Ray actors, not Ray Data: the chunks come one by one from
     batch_predict's streaming reader, where a Ray Data dataset wants its inputs listed up front.
@@ -119,7 +121,7 @@ def predict_parts(
     labeler = ray.remote(
         num_cpus=pool.num_cpus, num_gpus=pool.num_gpus, max_restarts=-1, max_task_retries=-1
     )(_Labeler)
-    actors = [labeler.remote(model_dir.resolve(), pool.threads) for _ in range(pool.size)]
+    actors = [labeler.remote(model_dir.resolve(), pool.threads, engine) for _ in range(pool.size)]
     in_flight: deque[tuple[Chunk, Any]] = deque()
     for n, chunk in enumerate(chunks):
         in_flight.append((chunk, actors[n % len(actors)].label.remote(chunk.texts)))
@@ -133,16 +135,16 @@ def predict_parts(
 class _Labeler:
     """A Ray actor that loads one Classifier and labels chunks of texts with it."""
 
-    def __init__(self, model_dir: Path, threads: int | None) -> None:
-        from pipeline.serving.classifier import Classifier
+    def __init__(self, model_dir: Path, threads: int | None, engine: str) -> None:
+        from pipeline.classifier import Classifier
 
         if threads:
             torch.set_num_threads(threads)
-        self.classifier = Classifier.load(model_dir)
+        self.classifier = Classifier.load(model_dir, engine)
 
-    def label(self, texts: list[Any]) -> pa.Table:
-        """`batch_predict.label_chunk` for these texts."""
-        return label_chunk(self.classifier, texts)
+    def label(self, texts: list[Any]) -> dict[str, list]:
+        """The result columns (`pipeline.results.columns`) for these texts."""
+        return columns(self.classifier.results(texts), self.classifier.labels)
 
 
 class _Embedder:

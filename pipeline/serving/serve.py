@@ -38,7 +38,7 @@ from starlette.requests import ClientDisconnect
 from pipeline import cli
 from pipeline.probe import latest_model
 from pipeline.serving.batcher import MicroBatcher
-from pipeline.serving.classifier import Classifier
+from pipeline.classifier import Classifier
 
 PAGE = Path(__file__).parent / "static" / "index.html"
 ERRORS = {  # the 4xx answers of POST /predict, for the API docs

@@ -1,0 +1,41 @@
+"""One definition of a labelable text, used by every entry point before a text joins a batch.
+
+A text is labelable when it is a `str`, is valid Unicode (no unpaired surrogates: JSON's
+``"\\ud800"`` or a command-line byte that is not UTF-8 give one), and the encoder's tokenizer
+finds at least one token in it. `text_error` makes the checks that need no tokenizer (type,
+Unicode, and text that is only whitespace, control or format characters such as zero-width
+spaces); `Classifier` adds the token count. A bad text gets its own error and never affects
+another text.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+NOT_A_STRING = "not a string"
+EMPTY = "empty text"
+INVISIBLE = ("Z", "C")  # Unicode categories with nothing to read: separators, control, format
+
+
+def text_error(text: object) -> str | None:
+    """Why `text` cannot be labeled, or None when it may be tokenized."""
+    if not isinstance(text, str):
+        return NOT_A_STRING
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        return (
+            f"not valid Unicode (unpaired surrogate U+{ord(text[err.start]):04X} at "
+            f"character {err.start + 1})"
+        )
+    if all(unicodedata.category(char)[0] in INVISIBLE for char in text):
+        return EMPTY
+    return None
+
+
+def printable(text: object) -> object:
+    """`text` with unpaired surrogates written as escapes (``\\ud800``), so it can be printed or
+    sent as UTF-8 JSON; anything else is returned as it is."""
+    if isinstance(text, str):
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
