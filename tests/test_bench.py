@@ -41,7 +41,7 @@ def test_matmul_rate_of_each_precision(precision, prepacked, monkeypatch):
 
 
 def test_quick_run_on_the_tiny_encoder(tiny_encoder, tiny_data, workdir, monkeypatch):
-    monkeypatch.setattr("pipeline.encoding.kernels.compile_model", lambda _: None)  # minutes
+    monkeypatch.setattr("pipeline.fast.int8.compile_model", lambda _: None)  # minutes
     missing = str(workdir / "no-such-encoder")
     args = argparse.Namespace(
         data=tiny_data,

@@ -7,7 +7,8 @@ from pipeline import PipelineError
 from pipeline.config import Config, EncoderConfig
 from pipeline.encoding.batching import token_budget_batches
 from pipeline.encoding.encoder import embed, load_encoder
-from pipeline.encoding.kernels import SMOOTHING_ALPHA, compile_model, quantize_int8
+from pipeline.fast.int8 import SMOOTHING_ALPHA, compile_model, quantize_int8
+from pipeline.fast.recipe import recipe
 from pipeline.features import features_dir, fingerprint_inputs
 
 SHORT = "fine ."
@@ -128,7 +129,7 @@ def test_a_list_of_layers_concatenates_their_vectors(load):
 @pytest.fixture
 def eager(monkeypatch):
     """int8 without its compile (the same quantized layers; compiling takes a minute or more)."""
-    monkeypatch.setattr("pipeline.encoding.kernels.compile_model", lambda model: None)
+    monkeypatch.setattr("pipeline.fast.int8.compile_model", lambda model: None)
 
 
 def test_int8_is_close_to_fp32(load, eager):
@@ -167,13 +168,12 @@ def test_int8_has_its_own_features_folder(tiny_encoder, monkeypatch):
         return features_dir(fingerprint_inputs(config, {})).name
 
     assert folder("int8") != folder("fp32") != folder("bf16")
-    monkeypatch.setattr("torchao.utils.should_reduce_range", lambda device: False)
-    vnni = folder("int8")
-    monkeypatch.setattr("torchao.utils.should_reduce_range", lambda device: True)
-    assert folder("int8") != vnni  # 7-bit int8, as on a CPU without VNNI, is not 8-bit int8
-    monkeypatch.setattr("torchao.utils.should_reduce_range", lambda device: False)
-    monkeypatch.setattr("pipeline.encoding.kernels.SMOOTHING_ALPHA", 0.8)
-    assert folder("int8") != vnni
+    cpu = torch.device("cpu")
+    vnni = recipe("int8", cpu, int8_reduce_range=False)
+    assert recipe("int8", cpu, int8_reduce_range=True) != vnni  # 7-bit int8 is not 8-bit int8
+    here = folder("int8")
+    monkeypatch.setattr("pipeline.fast.recipe.SMOOTHING_ALPHA", 0.8)
+    assert folder("int8") != here
 
 
 def test_int8_on_a_gpu_is_a_clear_error(load, monkeypatch):
@@ -186,15 +186,15 @@ def test_int8_on_a_gpu_is_a_clear_error(load, monkeypatch):
     ("precision", "check"), [("bf16", "_is_avx512_bf16_supported"), ("int8", "_is_vnni_supported")]
 )
 def test_a_precision_this_cpu_runs_slowly_is_warned_about(
-    load, eager, monkeypatch, caplog, precision, check
+    tiny_encoder, eager, monkeypatch, caplog, precision, check
 ):
     # the warning alone: a CPU faked to have AVX512-BF16 cannot run the bf16 prepacked kernels
-    monkeypatch.setattr("pipeline.encoding.kernels.prepack_linears", lambda *args: None)
+    config = EncoderConfig(name=str(tiny_encoder), precision=precision)
     for supported in (False, True):
         monkeypatch.setattr(torch.cpu, check, lambda supported=supported: supported)
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
         caplog.clear()
-        load(precision=precision)
+        load_encoder(config, prepack=False)
         warned = [r for r in caplog.records if "runs several times slower than fp32" in r.message]
         assert bool(warned) is not supported
 

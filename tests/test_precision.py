@@ -9,7 +9,12 @@ from pipeline import PipelineError
 from pipeline.config import EncoderConfig, load_config
 from pipeline.encoding.encoder import embed, load_encoder
 from pipeline.features import load_arrays
-from pipeline.studies.precision import EmulatedMatmuls, as_on_a_fast_cpu, emulated, precision_study
+from pipeline.studies.precision import (
+    EmulatedMatmuls,
+    emulated,
+    load_as_on_a_fast_cpu,
+    precision_study,
+)
 
 TEXTS = [
     "a visually stunning rumination on love , memory and history",
@@ -49,19 +54,17 @@ def test_int8_products_are_exact():
 def test_emulated_vectors_match_the_real_kernels(tiny_encoder, precision):
     config = EncoderConfig(name=str(tiny_encoder), pooling="mean", precision=precision)
     fp32, _ = embed(load_encoder(EncoderConfig(name=str(tiny_encoder), pooling="mean")), TEXTS)
-    with as_on_a_fast_cpu():
-        encoder = load_encoder(config)
-        real, _ = embed(encoder, TEXTS, progress=False)
-        with emulated() as mode:
-            emulation, _ = embed(encoder, TEXTS, progress=False)
+    encoder = load_as_on_a_fast_cpu(config)
+    real, _ = embed(encoder, TEXTS, progress=False)
+    with emulated() as mode:
+        emulation, _ = embed(encoder, TEXTS, progress=False)
     assert mode.calls > 0
     assert np.abs(emulation - real).max() <= (1e-6 if precision == "int8" else 0.05)
     assert np.abs(real - fp32).max() > 1e-4  # the precision really is not fp32
 
 
 def test_int8_is_quantized_for_a_cpu_with_vnni(tiny_encoder):
-    with as_on_a_fast_cpu():
-        encoder = load_encoder(EncoderConfig(name=str(tiny_encoder), precision="int8"))
+    encoder = load_as_on_a_fast_cpu(EncoderConfig(name=str(tiny_encoder), precision="int8"))
     weight = encoder.model.transformer.layer[0].ffn.lin1.weight
     assert not weight.reduce_range and int(weight.qdata.abs().max()) > 64
 
@@ -85,7 +88,8 @@ def test_study_compares_fp32_and_the_emulated_precision(tiny_config, workdir):
     # the emulated vectors never land in the real cache, which holds fp32 only
     real = [json.loads(m.read_text()) for m in (workdir / "data/features").glob("*/meta.json")]
     assert [meta["inputs"]["precision"] for meta in real] == ["fp32"]
-    assert list((workdir / "data/features-emulated").glob("*/meta.json"))
+    (emulated_meta,) = (workdir / "data/features-emulated").glob("*/meta.json")
+    assert json.loads(emulated_meta.read_text())["inputs"]["int8"]["reduce_range"] is False  # VNNI
 
 
 def test_study_refuses_fp32(tiny_config, workdir):

@@ -22,13 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from pipeline.encoding.device import NATIVE_CPU_SUPPORT, runs_natively
 from pipeline.encoding.encoder import Encoder
-from pipeline.encoding.kernels import (
-    NATIVE_CPU_SUPPORT,
-    PrepackedLinear,
-    can_prepack,
-    runs_natively,
-)
+from pipeline.fast.prepack import PrepackedLinear, can_prepack
 
 RATE_PRECISIONS = ("fp32", "bf16", "int8")
 UNPACKED = " unpacked"  # the key suffix of the F.linear rates

@@ -1,29 +1,29 @@
 """The frozen encoder: load it once, then turn sentences into one vector each.
 
 `embed` follows sentence-transformers' `encode()`: tokenize once, sort by token length, batch by a
-token budget (packed, so with no padding, where the model allows: `pipeline.encoding.packing`),
+token budget (packed, so with no padding, where the model allows: `pipeline.fast.packing`),
 run under `torch.inference_mode()`, pool, and write each vector back at its input position.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as transformers_logging
 
 from pipeline import PipelineError
 from pipeline.config import EncoderConfig
-from pipeline.encoding import kernels
 from pipeline.encoding.batching import token_budget_batches
-from pipeline.encoding.packing import can_pack, enable_packing, pack, runs_packed, unpack
+from pipeline.encoding.device import check_precision, pick_device
 from pipeline.hub import encoder_dir
+from pipeline.progress import progress_bar
 
 WINDOW = 65_536  # sentences sorted and batched together by `embed`
 TOKENIZE_CHUNK = 8192  # texts tokenized in one call (only their ids are kept)
@@ -46,12 +46,16 @@ class Encoder:
 
     @property
     def prepacked(self) -> bool:
-        """Whether the linear layers are oneDNN's prepacked ones (`kernels.PrepackedLinear`)."""
-        return any(isinstance(m, kernels.PrepackedLinear) for m in self.model.modules())
+        """Whether the linear layers are oneDNN's prepacked ones (`pipeline.fast.prepack`)."""
+        from pipeline.fast.prepack import is_prepacked
+
+        return is_prepacked(self.model)
 
     @property
     def packed(self) -> bool:
-        """Whether batches run packed (`pipeline.encoding.packing`): no padding, any lengths."""
+        """Whether batches run packed (`pipeline.fast.packing`): no padding, any lengths."""
+        from pipeline.fast import runs_packed
+
         return runs_packed(self.model)
 
     def count_tokens(self, texts: list[str]) -> np.ndarray:
@@ -76,6 +80,7 @@ def load_encoder(
     attn_implementation: str | None = None,
     prepack: bool = True,
     packing: bool = True,
+    int8_reduce_range: bool | None = None,
 ) -> Encoder:
     """Load tokenizer and model (safetensors only, no remote code) and check the pooling fits.
 
@@ -83,10 +88,12 @@ def load_encoder(
     allow them); the others, or all with `packing=False` or an `attn_implementation`, run padded
     batches with transformers' attention ("eager" can return attentions). `prepack` swaps the
     linear layers for oneDNN's prepacked ones where that applies (packed batches on the CPU).
+    Both are `pipeline.fast` paths. `int8_reduce_range` quantizes int8 to 7 bits (True) or 8
+    (False); None: what this CPU needs (7 without VNNI).
     """
     folder = folder or encoder_dir(config.name, config.revision)
-    device = kernels.pick_device(config.device)
-    kernels.check_precision(config.precision, device)
+    device = pick_device(config.device)
+    check_precision(config.precision, device)
     transformers_logging.disable_progress_bar()  # a bar per weight file is noise here
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -101,8 +108,10 @@ def load_encoder(
     model.eval().to(device)
     # int8 runs compiled on padded batches; the pooler reads token 0 of each padded row
     packable = config.precision != "int8" and config.pooling != "pooler"
-    if packing and attn_implementation is None and packable and can_pack(model):
-        enable_packing(model)
+    if packing and attn_implementation is None and packable:
+        from pipeline.fast import pack_where_possible
+
+        pack_where_possible(model)
     layers = model.config.num_hidden_layers
     if not all(-(layers + 1) <= layer <= layers for layer in pooled_layers(config)):
         raise PipelineError(
@@ -119,10 +128,15 @@ def load_encoder(
             raise PipelineError("encoder.pooling=pooler always uses the last layer; set layer=-1")
     encoder = Encoder(tokenizer, model, config, device, folder)
     if config.precision == "int8":  # torchao's int8 layers are only fast compiled
-        kernels.quantize_int8(model, calibrate=lambda texts: embed(encoder, texts, progress=False))
-        kernels.compile_model(model)
+        from pipeline.fast import int8
+
+        calibrate = functools.partial(embed, encoder, progress=False)
+        int8.quantize_int8(model, calibrate, reduce_range=int8_reduce_range)
+        int8.compile_model(model)
     elif prepack and encoder.packed:  # rounded row counts keep oneDNN's kernels few
-        kernels.prepack_linears(model, config.precision, device)
+        from pipeline.fast.prepack import prepack_linears
+
+        prepack_linears(model, config.precision, device)
     return encoder
 
 
@@ -149,7 +163,7 @@ def embed(
     if out is None:
         out = np.empty((len(texts), encoder.dim), dtype=np.float32)
     truncated = planned = 0
-    with tqdm(total=len(texts), unit="sent", disable=not progress, desc="encoding") as bar:
+    with progress_bar(total=len(texts), unit="sent", disable=not progress, desc="encoding") as bar:
         for start, ids, batches, cut in windows(encoder, texts):
             truncated += cut
             skip = min(len(batches), max(0, skip_batches - planned))
@@ -229,7 +243,10 @@ def _forward(encoder: Encoder, input_ids: torch.Tensor, mask: torch.Tensor) -> t
     layers = pooled_layers(config)
     inputs: dict = {"input_ids": input_ids, "output_hidden_states": layers != [-1]}
     if encoder.packed:
-        round_to = kernels.ROUND_ROWS_TO if encoder.prepacked else 1
+        from pipeline.fast.packing import pack
+        from pipeline.fast.prepack import ROUND_ROWS_TO
+
+        round_to = ROUND_ROWS_TO if encoder.prepacked else 1
         packed_ids, positions, runs = pack(input_ids, mask, round_to)
         inputs |= {"input_ids": packed_ids, "position_ids": positions, "packed_runs": runs}
     elif not bool(mask.all()) or _compiled(config):
@@ -243,6 +260,8 @@ def _forward(encoder: Encoder, input_ids: torch.Tensor, mask: torch.Tensor) -> t
         else [output.hidden_states[layer] for layer in layers]
     )
     if encoder.packed:
+        from pipeline.fast.packing import unpack
+
         hiddens = [unpack(hidden, mask) for hidden in hiddens]
     if config.pooling == "cls":
         return torch.cat([hidden[:, 0] for hidden in hiddens], dim=-1)

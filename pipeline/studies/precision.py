@@ -32,18 +32,19 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from pipeline import PipelineError, cli
-from pipeline.config import Config
-from pipeline.data.splits import load_splits
-from pipeline.encoding.encoder import embed, load_encoder
+from pipeline.config import Config, EncoderConfig
+from pipeline.data.splits import Split, load_splits
+from pipeline.encoding.encoder import Encoder, embed, load_encoder
 from pipeline.evaluate import evaluate
-from pipeline.features import FEATURES_ROOT, build_features, load_arrays
+from pipeline.fast.recipe import recipe
+from pipeline.feature_cache import features_dir, fingerprint_inputs, input_stamps, request, verified
+from pipeline.features import FEATURES_ROOT, _extract, build_features, load_arrays
 from pipeline.io import write_json, write_text
 from pipeline.probe import load_probe
 from pipeline.train import train
@@ -54,6 +55,10 @@ FEATURES = Path("data/features-emulated")
 MODELS = Path("models/emulated")
 REPORTS = Path("reports/emulated")
 EMULATED = ("bf16", "int8")
+# load_encoder's settings as on a CPU that runs the precision natively: torch's linear layers
+# (oneDNN's prepacked ones would skip the emulation) and int8 without the reduced range of CPUs
+# without VNNI
+FAST_CPU = {"prepack": False, "int8_reduce_range": False}
 aten = torch.ops.aten
 BF16_PRODUCTS = {
     aten.linear.default,
@@ -90,31 +95,46 @@ def _is_bf16(value: Any) -> bool:
     return isinstance(value, torch.Tensor) and value.dtype == torch.bfloat16
 
 
-@contextlib.contextmanager
-def as_on_a_fast_cpu() -> Iterator[None]:
-    """Load and run models eagerly (compiled code would skip the emulation; int8's compile only
-    fuses the same math) with torch's linear layers (oneDNN's prepacked ones would skip it too)
-    and quantize int8 without the reduced range of CPUs without VNNI."""
-    with (
-        torch._dynamo.config.patch(disable=True),
-        mock.patch("pipeline.encoding.kernels.can_prepack", return_value=False),
-        mock.patch("torchao.utils.should_reduce_range", return_value=False),
-    ):
-        yield
+def load_as_on_a_fast_cpu(config: EncoderConfig) -> Encoder:
+    """The encoder loaded with `FAST_CPU`'s settings and not compiled (compiled code would skip
+    the emulation; int8's compile only fuses the same math), so it runs eagerly."""
+    with torch._dynamo.config.patch(disable=True):
+        return load_encoder(config, **FAST_CPU)
 
 
 @contextlib.contextmanager
 def emulated() -> Iterator[EmulatedMatmuls]:
-    """The matrix products emulated (and no warning that they are slow); use it inside
-    `as_on_a_fast_cpu`, without which a compiled int8 model would skip the emulation."""
-    kernels_log = logging.getLogger("pipeline.encoding.kernels")
-    level = kernels_log.level
-    kernels_log.setLevel(logging.ERROR)
+    """The matrix products emulated (and no warning that they are slow); for an encoder from
+    `load_as_on_a_fast_cpu`."""
+    device_log = logging.getLogger("pipeline.encoding.device")
+    level = device_log.level
+    device_log.setLevel(logging.ERROR)
     try:
         with EmulatedMatmuls() as mode:
             yield mode
     finally:
-        kernels_log.setLevel(level)
+        device_log.setLevel(level)
+
+
+def emulated_features(config: Config, splits: dict[str, Split]) -> tuple[Path, int]:
+    """The emulated precision's features under FEATURES and the matmuls emulated (0 when cached).
+
+    The folder is named and recorded as train and evaluate look up `config`'s features (by its
+    fingerprint on this CPU, by its request), so they find it; its meta.json's inputs hold the
+    recipe that ran (`FAST_CPU`'s). Only the study writes under FEATURES.
+    """
+    precision = config.encoder.precision
+    inputs = fingerprint_inputs(config, splits)
+    folder = features_dir(inputs, FEATURES)
+    inputs[precision] = recipe(precision, torch.device("cpu"), **FAST_CPU)
+    wanted, current = request(config), input_stamps(config)
+    if verified(folder, wanted, current):
+        return folder, 0
+    with emulated() as mode:
+        encoder = load_as_on_a_fast_cpu(config.encoder)
+        recorded = {"request": wanted, "stamps": {"inputs": current, "arrays": None}}
+        _extract(encoder, splits, inputs, folder, progress=True, recorded=recorded)
+    return folder, mode.calls
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
@@ -126,14 +146,13 @@ def cosines(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
 def check(config: Config, texts: list[str]) -> dict[str, Any]:
     """The precision's real kernels against the emulation and fp32, on `texts`."""
     fp32, _ = embed(load_encoder(_fp32(config).encoder), texts, progress=False)
-    with as_on_a_fast_cpu():
-        encoder = load_encoder(config.encoder)
+    encoder = load_as_on_a_fast_cpu(config.encoder)
+    started = time.perf_counter()
+    real, _ = embed(encoder, texts, progress=False)
+    real_s = time.perf_counter() - started
+    with emulated() as mode:
         started = time.perf_counter()
-        real, _ = embed(encoder, texts, progress=False)
-        real_s = time.perf_counter() - started
-        with emulated() as mode:
-            started = time.perf_counter()
-            emulation, _ = embed(encoder, texts, progress=False)
+        emulation, _ = embed(encoder, texts, progress=False)
     if not mode.calls:
         raise PipelineError(f"nothing to emulate: {config.encoder.precision} ran no matmul")
     return {
@@ -160,23 +179,21 @@ def precision_study(config: Config, check_sentences: int = 100) -> dict[str, Any
     reference = _fp32(config)
     started = time.perf_counter()
     fp32_folder = build_features(reference, FEATURES_ROOT, splits=splits)
-    with as_on_a_fast_cpu():  # for train and evaluate too: int8's fingerprint records it
-        with emulated() as mode:
-            folder = build_features(config, FEATURES, splits=splits)
-        encoded_s = time.perf_counter() - started
-        metrics, right = {}, {}
-        for run_config, features in ((reference, fp32_folder), (config, folder)):
-            name = run_config.encoder.precision
-            train(run_config, features.parent, MODELS)
-            metrics[name] = evaluate(run_config, features.parent, MODELS, REPORTS)
-            x, y = load_arrays(features, "eval")
-            right[name] = load_probe(MODELS / run_config.run)[0].predict_proba(x).argmax(1) == y
+    folder, calls = emulated_features(config, splits)
+    encoded_s = time.perf_counter() - started
+    metrics, right = {}, {}
+    for run_config, features in ((reference, fp32_folder), (config, folder)):
+        name = run_config.encoder.precision
+        train(run_config, features.parent, MODELS)
+        metrics[name] = evaluate(run_config, features.parent, MODELS, REPORTS)
+        x, y = load_arrays(features, "eval")
+        right[name] = load_probe(MODELS / run_config.run)[0].predict_proba(x).argmax(1) == y
     report = {
         "run": config.run,
         "encoder": config.encoder.name,
         "precision": precision,
         "features": {"fp32": str(fp32_folder), precision: str(folder)},
-        "emulated_matmuls": mode.calls,
+        "emulated_matmuls": calls,
         "cosine_to_fp32": {
             role: cosines(load_arrays(folder, role)[0], load_arrays(fp32_folder, role)[0])
             for role in splits

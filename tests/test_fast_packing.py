@@ -6,7 +6,7 @@ from conftest import row_cosines
 from pipeline.config import EncoderConfig
 from pipeline.encoding.batching import token_budget_batches
 from pipeline.encoding.encoder import embed, load_encoder
-from pipeline.encoding.packing import RunBiases, attend, pack, rounded_length, unpack
+from pipeline.fast.packing import RunBiases, attend, pack, rounded_length, unpack
 
 MIXED = [
     "a visually stunning rumination on love , memory and history",

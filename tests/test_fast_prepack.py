@@ -7,7 +7,8 @@ from conftest import row_cosines
 
 from pipeline.config import EncoderConfig
 from pipeline.encoding.encoder import embed, load_encoder
-from pipeline.encoding.kernels import PrepackedLinear, can_prepack, recipe
+from pipeline.fast.prepack import PrepackedLinear, can_prepack
+from pipeline.fast.recipe import recipe
 
 CPU = torch.device("cpu")
 TEXTS = ["fine .", "a visually stunning rumination on love , memory and history", "bad"] * 3

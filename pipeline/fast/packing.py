@@ -1,14 +1,14 @@
 """Packed batches: sentences of several lengths in one forward pass, with no padding.
 
-A padded batch of mixed lengths pays for its padding in every layer: 32 served sentences of GLUE
-dev cost 1.31 padded tokens per real one in `embed`'s batches. Packed, the batch is one sequence
-of all its tokens (position ids restart at each sentence), so the linear layers, which take most
-of the time, see only real tokens; attention runs per run of equal-length sentences, each its own
-call (SDPA; in bf16 on the CPU two batched matmuls, which are faster there), so no sentence
-attends to another. This works for the encoders whose attention goes through transformers'
-attention interface (BERT, DistilBERT, ...; `_supports_attention_backend`) and for MPNet, whose
-relative position bias transformers adds outside that interface: `PackedMPNetModel` gives each
-run its own bias. The others keep padded batches.
+A padded batch of mixed lengths pays for its padding in every layer. Packed, the batch is one
+sequence of all its tokens (position ids restart at each sentence), so the linear layers, which
+take most of the time, see only real tokens; attention runs per run of equal-length sentences,
+each its own call, so no sentence attends to another. This works for the encoders whose attention
+goes through transformers' attention interface (BERT, DistilBERT, ...;
+`_supports_attention_backend`) and for MPNet, whose relative position bias transformers adds
+outside that interface: `PackedMPNetModel` gives each run its own bias. The others keep padded
+batches. It uses transformers internals: import it only where `versions.allowed("packing")`.
+Measurements: docs/benchmarks.md ("Packed batches").
 """
 
 from __future__ import annotations
@@ -86,8 +86,8 @@ def attend(
     scale: float | None,
     bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """softmax(q kᵀ · scale + bias) v. In bf16 on the CPU as two batched matmuls: SDPA's flash
-    kernel there is 2-3x slower than them at these short lengths (and slower than its own fp32)."""
+    """softmax(q kᵀ · scale + bias) v. In bf16 on the CPU as two batched matmuls, which are
+    faster there than SDPA's flash kernel at these short lengths."""
     if bias is not None:
         bias = bias.to(q.dtype)
     if q.dtype != torch.bfloat16 or q.device.type != "cpu":
