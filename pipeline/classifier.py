@@ -27,7 +27,7 @@ import numpy as np
 
 from pipeline import PipelineError
 from pipeline.config import EncoderConfig
-from pipeline.hub import encoder_dir, weights_hash
+from pipeline.hub import check_weights, encoder_dir
 from pipeline.labelable import EMPTY, text_error
 from pipeline.probe import LinearProbe, load_probe
 from pipeline.results import result_rows
@@ -129,7 +129,7 @@ def _load_torch_encoder(model_dir: Path, meta: dict[str, Any]) -> TextEncoder:
 
     config = EncoderConfig(**meta["encoder"])
     folder = encoder_dir(config.name, config.revision)
-    if weights_hash(folder) != meta["weights_sha256"]:
+    if not check_weights(folder, meta["weights_sha256"], meta.get("weights_stamps")):
         raise PipelineError(
             f"encoder {config.name!r} at {folder} has other weights than the ones {model_dir} "
             "was trained with; refusing to mix them (retrain, or restore those weights)"

@@ -18,7 +18,7 @@ from pipeline import PipelineError
 
 POOLINGS = ("cls", "mean", "pooler")
 EMPTY_SENTENCES = ("error", "drop")
-PROTOCOLS = ("split", "holdout", "kfold")
+PROTOCOLS = ("split", "holdout", "kfold", "mteb")
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 DEVICES = ("auto", "cpu", "cuda")
 ENGINES = ("local", "ray")
@@ -33,13 +33,15 @@ class DataConfig:
     dir: str | None = None  # local folder with train/dev files (make ... DATA=DIR)
     train_split: str = "train"
     eval_split: str = "validation"  # a local folder may name it dev.tsv
-    test_split: str | None = None  # optional, labeled or not; a local file is used if present
+    test_split: str | None = "test"  # read when present (labeled or not); None: no test split
     text_column: str | None = None  # default: `sentence`, else `text`
     label_column: str = "label"
     labels: list[str] | None = None  # class names in id order; default: from the data
-    protocol: str = "split"  # split (train -> eval) | holdout | kfold (no eval split)
+    protocol: str = "split"  # split (train -> eval) | holdout | kfold (no eval split) | mteb
     holdout: float = 0.25  # protocol=holdout: the stratified fraction of train to evaluate on
     folds: int = 10  # protocol=kfold: outer cross-validation folds
+    samples_per_label: int = 8  # protocol=mteb: train sentences per label in each experiment
+    experiments: int = 10  # protocol=mteb: undersampled fits, averaged
     limit: int | None = None  # keep only the first N training sentences
     seed: int = 42
     empty: str = "error"  # empty sentences: error | drop (with a count)
@@ -155,6 +157,8 @@ def _validate(config: Config) -> None:
     _typed("encoder.name", enc.name, str)
     _typed("data.seed", data.seed, int)
     _typed("data.folds", data.folds, int, minimum=2)
+    _typed("data.samples_per_label", data.samples_per_label, int, minimum=1)
+    _typed("data.experiments", data.experiments, int, minimum=1)
     _typed("data.label_column", data.label_column, str)
     if data.text_column is not None:
         _typed("data.text_column", data.text_column, str)

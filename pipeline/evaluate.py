@@ -2,11 +2,14 @@
 
 The protocol decides what is scored: ``split`` and ``holdout`` score the eval split;
 ``kfold`` (no eval split) scores out-of-fold predictions of a nested cross-validation on train
-(outer ``data.folds`` folds, C chosen inside each by ``train.cv``-fold CV, as train does). A
-labeled test split is scored too. Reports accuracy, macro-F1, ROC-AUC (one-vs-rest macro for K
-classes), per-class precision/recall/F1 and the confusion matrix; for two classes also the
-positive class's precision, recall and F1. Writes ``reports/<run>/metrics.json``, ``report.md``
-and four figures (confusion matrix, ROC, reliability, accuracy by length), and prints a table.
+(outer ``data.folds`` folds, C chosen inside each by ``train.cv``-fold CV, as train does);
+``mteb`` scores MTEB's few-shot experiments on the eval split (`pipeline.studies.mteb`): their mean
+accuracy and macro-F1, each experiment's scores beside them, the other metrics and the figures over
+all the experiments' predictions. A labeled test split is scored too. Reports accuracy, macro-F1,
+ROC-AUC (one-vs-rest macro for K classes), per-class precision/recall/F1 and the confusion matrix;
+for two classes also the positive class's precision, recall and F1. Writes
+``reports/<run>/metrics.json``, ``report.md`` and four figures (confusion matrix, ROC,
+reliability, accuracy by length), and prints a table.
 
     python -m pipeline.evaluate --config configs/sst2-minilm.yaml --data ../shared/data/sst2-glue
 """
@@ -95,6 +98,30 @@ def out_of_fold_proba(config: Config, x: np.ndarray, y: np.ndarray) -> tuple[np.
     return proba, [float(correct[test].mean()) for _, test in outer.split(x, y)]
 
 
+def mteb_proba(
+    config: Config, x_train: np.ndarray, y_train: np.ndarray, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """MTEB's experiments (`pipeline.studies.mteb`) scored on (x, y): the labels and probabilities
+    of every experiment stacked (so their accuracy is the mean), and MTEB's own scores."""
+    from pipeline.studies import mteb
+
+    data = config.data
+    log.info("evaluate: MTEB's protocol, %s", mteb_setting(config))
+    result, probas = mteb.evaluate(
+        x_train, y_train, x, y, data.samples_per_label, data.experiments, data.seed
+    )
+    return np.tile(y, len(probas)), probas.reshape(-1, probas.shape[-1]), result
+
+
+def mteb_setting(config: Config) -> str:
+    return f"{config.data.experiments} experiments x {config.data.samples_per_label} per label"
+
+
+def mteb_summary(result: dict[str, Any]) -> dict[str, Any]:
+    """MTEB's means as the classifier's accuracy and macro-F1, its scores beside them."""
+    return {"accuracy": result["accuracy"], "macro_f1": result["f1"], "mteb": result}
+
+
 def evaluate(
     config: Config,
     features_root: Path = FEATURES_ROOT,
@@ -112,15 +139,19 @@ def evaluate(
         )
     names = model_meta["labels"]
     x_train, y_train = load_arrays(folder, "train")
-    folds = None
+    folds = experiments = None
     if config.data.protocol == "kfold":
         log.info("evaluate: %d-fold nested cross-validation on train", config.data.folds)
         role, y_eval = "train", y_train
         proba, folds = out_of_fold_proba(config, x_train, y_train)
+    elif config.data.protocol == "mteb":
+        role, (x_eval, y_eval) = "eval", load_arrays(folder, "eval")
+        y_eval, proba, experiments = mteb_proba(config, x_train, y_train, x_eval, y_eval)
     else:
         role = "eval"
         x_eval, y_eval = load_arrays(folder, "eval")
         proba = classifier.predict_proba(x_eval)
+    texts = splits[role].texts * (len(y_eval) // len(splits[role]))  # mteb: every experiment's
     metrics = {
         "run": config.run,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -137,10 +168,13 @@ def evaluate(
         "most_frequent_baseline": scores(
             y_eval, majority_proba(y_train, len(y_eval), len(names)), names
         ),
-        "by_length": by_length(splits[role].texts, y_eval, proba),
-        "most_confidently_wrong": confidently_wrong(splits[role].texts, y_eval, proba, names),
+        "by_length": by_length(texts, y_eval, proba),
+        "most_confidently_wrong": confidently_wrong(texts, y_eval, proba, names),
         "figures": plots.FIGURES,
     }
+    if experiments is not None:
+        metrics["scored"] = f"eval, MTEB's protocol: {mteb_setting(config)}, predictions pooled"
+        metrics["classifier"].update(mteb_summary(experiments))
     if folds is not None:
         metrics["folds"] = {
             "accuracy": folds,
@@ -149,12 +183,20 @@ def evaluate(
         }
     if features_meta["splits"].get("test", {}).get("labeled"):
         x_test, y_test = load_arrays(folder, "test")
+        if experiments is None:
+            test_proba = classifier.predict_proba(x_test)
+        else:
+            y_test, test_proba, test_experiments = mteb_proba(
+                config, x_train, y_train, x_test, y_test
+            )
         metrics["test"] = {
-            "classifier": scores(y_test, classifier.predict_proba(x_test), names),
+            "classifier": scores(y_test, test_proba, names),
             "most_frequent_baseline": scores(
                 y_test, majority_proba(y_train, len(y_test), len(names)), names
             ),
         }
+        if experiments is not None:
+            metrics["test"]["classifier"].update(mteb_summary(test_experiments))
     out = reports_root / config.run
     plots.evaluation_figures(out, metrics, y_eval, proba)
     write_json(out / "metrics.json", metrics)

@@ -1,7 +1,7 @@
 """Stage 1, features: SST-2 splits -> frozen-encoder vectors cached under data/features/.
 
-Each feature folder is named by a fingerprint of everything that changes the numbers (encoder and
-its weights, pooling, layer, max_length, precision, the data's content), holds one float32
+Each feature folder is named by a fingerprint of everything that changes the numbers and found
+again by what its meta.json records (`pipeline.feature_cache`). It holds one float32
 ``<split>.npy`` (and ``<split>_labels.npy``) per split, and a ``meta.json`` written last. A folder
 is built under a temporary name and renamed into place, so it is either complete or absent.
 
@@ -10,11 +10,8 @@ is built under a temporary name and renamed into place, so it is either complete
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import mmap
-import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -28,50 +25,25 @@ import numpy as np
 
 from pipeline import PipelineError, cli
 from pipeline.config import Config, to_dict
-from pipeline.data.splits import Split, content_hash, load_splits
-from pipeline.hub import encoder_dir, weights_hash
+from pipeline.feature_cache import (
+    FEATURES_ROOT,
+    features_dir,
+    find,
+    fingerprint_inputs,
+    input_stamps,
+    request,
+    verified,
+)
 from pipeline.io import read_json, sha256_file, write_json
 
 if TYPE_CHECKING:
+    from pipeline.data.splits import Split
     from pipeline.encoding.encoder import Encoder
 
 log = logging.getLogger(__name__)
 
-FEATURES_ROOT = Path("data/features")
 PROGRESS_FILE = "progress.json"
 CHECKPOINT_SECONDS = 1.0
-
-
-def fingerprint_inputs(config: Config, splits: dict[str, Split]) -> dict[str, Any]:
-    """Everything that changes the feature numbers, as a JSON-able dict."""
-    enc = config.encoder
-    inputs = {
-        "encoder": enc.name,
-        "revision": enc.revision,
-        "weights_sha256": weights_hash(encoder_dir(enc.name, enc.revision)),
-        "pooling": enc.pooling,
-        "layer": enc.layer,
-        "max_length": enc.max_length,
-        "precision": enc.precision,
-        "data_sha256": content_hash(splits),
-    }
-    if enc.precision in ("bf16", "int8"):  # how their kernels round changes the numbers too
-        from pipeline.encoding.kernels import pick_device, recipe
-
-        inputs[enc.precision] = recipe(enc.precision, pick_device(enc.device))
-    return inputs
-
-
-def features_dir(inputs: dict[str, Any], root: Path = FEATURES_ROOT) -> Path:
-    """The cache folder for these inputs: a readable prefix plus a 16-hex fingerprint."""
-    key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(inputs["encoder"]).name)
-    layers = (
-        "_".join(map(str, inputs["layer"]))
-        if isinstance(inputs["layer"], list)
-        else inputs["layer"]
-    )
-    return root / f"{name}-{inputs['pooling']}-L{layers}-{key}"
 
 
 def build_features(
@@ -86,25 +58,39 @@ def build_features(
     encoder is loaded before anything is written, so a bad encoder setting leaves no trace.
     `splits` saves reading the data again when the caller has it.
     """
-    splits = splits or load_splits(config.data)
-    inputs = fingerprint_inputs(config, splits)
-    folder = features_dir(inputs, root)
-    if not _is_complete(folder):
-        from pipeline.encoding.encoder import load_encoder  # torch is imported only when needed
+    wanted, current = request(config), input_stamps(config)  # stamps before any hashing
+    folder = find(root, wanted, current)
+    if folder is None:
+        from pipeline.data.splits import load_splits
 
-        encoder = load_encoder(config.encoder)
-        with _lock(folder):
-            if not _is_complete(folder):  # nobody built it while we waited
-                _extract(encoder, splits, inputs, folder, progress)
-                return folder
+        splits = splits or load_splits(config.data)
+        inputs = fingerprint_inputs(config, splits)
+        folder = features_dir(inputs, root)
+        if not verified(folder, wanted, current):
+            from pipeline.encoding.encoder import load_encoder  # torch only when needed
+
+            encoder = load_encoder(config.encoder)
+            with _lock(folder):
+                if not verified(folder, wanted, current):  # nobody built it while we waited
+                    recorded = {"request": wanted, "stamps": {"inputs": current, "arrays": None}}
+                    _extract(encoder, splits, inputs, folder, progress, recorded)
+                    return folder
     log.info("features: cache hit, %s", folder)
     return folder
 
 
 def _extract(
-    encoder: Encoder, splits: dict[str, Split], inputs: dict[str, Any], folder: Path, progress: bool
+    encoder: Encoder,
+    splits: dict[str, Split],
+    inputs: dict[str, Any],
+    folder: Path,
+    progress: bool,
+    recorded: dict[str, Any],
 ) -> None:
-    """Encode every split into `<folder>.partial`, resuming from its progress.json, then rename."""
+    """Encode every split into `<folder>.partial`, resuming from its progress.json, then rename.
+
+    `recorded` (the request and stamps) goes into meta.json as it is.
+    """
     from pipeline.encoding.batching import MAX_PADDING, SMALL_BATCH_TOKENS
     from pipeline.encoding.encoder import WINDOW
 
@@ -167,6 +153,7 @@ def _extract(
                 "seconds": seconds,
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "versions": {p: version(p) for p in ("torch", "transformers", "numpy")},
+                **recorded,
             },
         )
         (partial / PROGRESS_FILE).unlink(missing_ok=True)
@@ -249,14 +236,21 @@ def _split_meta(partial: Path, role: str, split: Split, truncated: int) -> dict[
 def load_features(
     config: Config, root: Path = FEATURES_ROOT, splits: dict[str, Split] | None = None
 ) -> tuple[Path, dict[str, Any]]:
-    """The complete, verified feature folder for `config` and its meta, or a clear error."""
-    inputs = fingerprint_inputs(config, splits or load_splits(config.data))
-    folder = features_dir(inputs, root)
-    if not _is_complete(folder):
-        raise PipelineError(
-            f"no features for run {config.run!r} (expected {folder}); run `make features` with "
-            "the same CONFIG/DATA/SET first"
-        )
+    """The complete, verified feature folder for `config` and its meta, or a clear error.
+
+    Found by the stamps recorded in meta.json; `splits` saves reading the data when they changed.
+    """
+    wanted, current = request(config), input_stamps(config)
+    folder = find(root, wanted, current)
+    if folder is None:
+        from pipeline.data.splits import load_splits
+
+        folder = features_dir(fingerprint_inputs(config, splits or load_splits(config.data)), root)
+        if not verified(folder, wanted, current):
+            raise PipelineError(
+                f"no features for run {config.run!r} (expected {folder}); run `make features` "
+                "with the same CONFIG/DATA/SET first"
+            )
     return folder, read_json(folder / "meta.json")
 
 
@@ -269,25 +263,6 @@ def load_arrays(folder: Path, role: str) -> tuple[np.ndarray, np.ndarray | None]
 def _array_meta(path: Path) -> dict[str, Any]:
     array = np.load(path, mmap_mode="r")
     return {"shape": list(array.shape), "dtype": str(array.dtype), "sha256": sha256_file(path)}
-
-
-def _is_complete(folder: Path) -> bool:
-    """True when meta.json says complete and every array matches its recorded checksum."""
-    meta_path = folder / "meta.json"
-    if not meta_path.is_file():
-        return False
-    try:
-        meta = read_json(meta_path)
-        arrays = [
-            (folder / f"{name}.npy", info)
-            for split in meta["splits"].values()
-            for name, info in split["arrays"].items()
-        ]
-    except (PipelineError, KeyError, AttributeError):
-        return False
-    return meta.get("complete") is True and all(
-        path.is_file() and sha256_file(path) == info["sha256"] for path, info in arrays
-    )
 
 
 def main() -> None:

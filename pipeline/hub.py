@@ -1,6 +1,8 @@
 """Where encoders and datasets come from: aliases, local folders, the Hugging Face hub.
 
-Everything here is light (no torch), so a cached run can fingerprint its inputs quickly.
+Everything here is light (no torch), so a cached run can fingerprint its inputs quickly: a
+stage records (path, size, mtime_ns) stamps beside a content hash and hashes again only when a
+stamp changed.
 When the hub cannot be reached we switch the hub libraries to offline mode before they are
 imported, so they answer from the local cache at once instead of retrying for minutes.
 """
@@ -11,7 +13,10 @@ import functools
 import hashlib
 import os
 import socket
+import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from pipeline import PipelineError
@@ -20,6 +25,8 @@ from pipeline.io import sha256_file
 OFFLINE_HINT = (
     "The Hugging Face hub is unreachable (or HF_HUB_OFFLINE=1) and nothing is cached locally."
 )
+# A file changed this recently may change again within its clock tick and keep its stamp.
+RACY_NS = 2_000_000_000
 
 
 def _minilm() -> Path:
@@ -85,8 +92,24 @@ def encoder_dir(name: str, revision: str = "main") -> Path:
         ) from None
 
 
-def weights_hash(folder: Path) -> str:
-    """SHA-256 over the folder's safetensors weights and config: new weights, new features."""
+def stamps(files: Iterable[Path]) -> list[list[Any]] | None:
+    """[path, size, mtime_ns] of each file, or None when one is missing or changed in the last
+    2 s (a second change within its clock tick would keep the stamp, so it cannot be trusted)."""
+    now = time.time_ns()
+    found = []
+    for file in files:
+        try:
+            stat = Path(file).stat()
+        except OSError:
+            return None
+        if stat.st_mtime_ns > now - RACY_NS:
+            return None
+        found.append([str(file), stat.st_size, stat.st_mtime_ns])
+    return found
+
+
+def weight_files(folder: Path) -> list[Path]:
+    """The files whose bytes make the encoder's numbers: *.safetensors and config.json."""
     files = [*sorted(folder.glob("*.safetensors")), folder / "config.json"]
     missing = [str(f) for f in files if not f.is_file()]
     if missing or len(files) == 1:
@@ -94,8 +117,22 @@ def weights_hash(folder: Path) -> str:
             f"encoder folder {folder} needs config.json and *.safetensors weights "
             f"(missing: {', '.join(missing) or '*.safetensors'})"
         )
+    return files
+
+
+def weights_hash(folder: Path) -> str:
+    """SHA-256 over the folder's safetensors weights and config: new weights, new features."""
     digest = hashlib.sha256()
-    for file in files:
+    for file in weight_files(folder):
         digest.update(file.name.encode())
         digest.update(sha256_file(file).encode())
     return digest.hexdigest()
+
+
+def check_weights(folder: Path, sha256: str, recorded: list[list[Any]] | None) -> bool:
+    """True when `folder` holds the weights hashed `sha256`, whose files had the stamps `recorded`.
+
+    Unchanged stamps are trusted; otherwise (or with none recorded) the weights are hashed again.
+    """
+    current = stamps(weight_files(folder))
+    return (current is not None and current == recorded) or weights_hash(folder) == sha256

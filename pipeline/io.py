@@ -64,14 +64,6 @@ def read_json(path: Path) -> dict[str, Any]:
         raise PipelineError(f"{path} is damaged ({err}); rerun the stage that writes it") from None
 
 
-def decode_utf8(raw: bytes, name: str | Path) -> str:
-    """`raw` as UTF-8 text (a BOM is dropped); a bad byte is reported with its line number."""
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise not_utf8(name, raw.count(b"\n", 0, err.start) + 1, raw[err.start]) from None
-
-
 def not_utf8(name: str | Path, line: int, byte: int) -> PipelineError:
     """The error for a byte that is not UTF-8, with its line: one wording for every reader."""
     return PipelineError(f"{name}, line {line}: not UTF-8 (byte 0x{byte:02x}); save it as UTF-8")

@@ -129,3 +129,21 @@ def by_layer(rows: list[dict], path: Path, title: str) -> None:
         ax.plot(*zip(*points, strict=True), marker=marker, label=pooling)
     ax.legend(loc="lower right")
     _save(fig, path)
+
+
+def curve(curves: list[dict], path: Path, title: str) -> None:
+    """Mean eval accuracy against labeled sentences per class (log axis), a line per config, its
+    95 % interval as a band; ``all`` sits at train's mean class size."""
+    fig, ax = _figure(f"Learning curve: {title}", "labeled sentences per class", "eval accuracy")
+    ax.title.set_size("small")  # run names of overlaid configs are long
+    for one in curves:
+        rows, k = one["sizes"], len(one["labels"])
+        x = [r["n_per_class"] if r["n_per_class"] != "all" else r["n_train"] / k for r in rows]
+        order = np.argsort(x)
+        x, rows = np.asarray(x)[order], [rows[i] for i in order]
+        ax.plot(x, [r["mean"] for r in rows], marker="o", label=one["run"])
+        low, high = zip(*(r["ci95"] for r in rows), strict=True)
+        ax.fill_between(x, low, high, alpha=0.2)
+    ax.set_xscale("log")
+    ax.legend(loc="lower right", fontsize="small")
+    _save(fig, path)

@@ -19,10 +19,12 @@ from pathlib import Path
 if __name__ == "__main__" and not __package__:  # run as a file: import the package, not siblings
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from pipeline import PipelineError, cli
+from pipeline import cli
 from pipeline.classifier import ENGINES, Classifier
-from pipeline.io import decode_utf8
+from pipeline.data.reader import read_lines
 from pipeline.probe import latest_model
+
+LINE_ENDS = str.maketrans({c: f"\\u{ord(c):04x}" for c in "\x85\u2028\u2029"})
 
 
 def predict(texts: list[str], model_dir: Path, engine: str = "auto") -> list[dict]:
@@ -32,11 +34,13 @@ def predict(texts: list[str], model_dir: Path, engine: str = "auto") -> list[dic
 
 def read_texts(path: str) -> list[str]:
     """Texts from a file (one a line) or stdin for '-'; a bad byte is reported with its line."""
-    try:
-        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-    except OSError as err:
-        raise PipelineError(f"cannot read {path}: {err.strerror}") from None
-    return decode_utf8(raw, path).splitlines()
+    return read_lines(path)
+
+
+def json_line(result: dict) -> str:
+    """`result` as one line of JSON: characters that some readers take for a line end (U+0085,
+    U+2028, U+2029) are escaped, so one result stays one line."""
+    return json.dumps(result, ensure_ascii=False).translate(LINE_ENDS)
 
 
 def format_table(results: list[dict]) -> str:
@@ -78,7 +82,7 @@ def main() -> None:
         parser.error("give texts to label, or --file")
     results = predict(texts, args.model or latest_model(), args.engine)
     if args.json:
-        print("\n".join(json.dumps(r, ensure_ascii=False) for r in results))
+        print("\n".join(json_line(r) for r in results))
     else:
         print(format_table(results))
 

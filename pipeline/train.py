@@ -3,10 +3,10 @@
 C is chosen by stratified k-fold cross-validation on the train split only, over the small
 log-spaced grid ``train.cs``; the best C is then refit on the whole train split. The classifier is
 saved to ``models/<run>/classifier.npz`` (plain arrays, see `pipeline.probe`) with a ``model.json``
-that records what made it (encoder, pooling, layer, max_length, features, C, CV accuracy, library
-versions) and the classifier file's SHA-256, checked before it is loaded. ``train.save_joblib``
-adds the fitted scikit-learn object as ``classifier.joblib`` for your own code; the pipeline itself
-never unpickles anything.
+that records what made it (encoder and the stamps of its weight files, pooling, layer, max_length,
+features, C, CV accuracy, library versions) and the classifier file's SHA-256, checked before it
+is loaded. ``train.save_joblib`` adds the fitted scikit-learn object as ``classifier.joblib`` for
+your own code; the pipeline itself never unpickles anything.
 
     python -m pipeline.train --config configs/sst2-minilm.yaml --data ../shared/data/sst2-glue
 """
@@ -95,6 +95,7 @@ def train(
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "encoder": to_dict(config.encoder),
             "weights_sha256": features_meta["inputs"]["weights_sha256"],
+            "weights_stamps": features_meta.get("stamps", {}).get("inputs", {}).get("weights"),
             "features": folder.name,
             "labels": names,
             "n_train": len(y),

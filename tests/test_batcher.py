@@ -1,8 +1,9 @@
 """The service's micro-batching, on its own: which requests share a batch."""
 
 import asyncio
+from collections.abc import Callable
 
-from pipeline.serving.batcher import MicroBatcher
+from pipeline.serving.batcher import LabelingFailed, MicroBatcher
 
 
 def batches_of(arrivals: list[float], window_s: float, max_texts: int = 100) -> list[list[str]]:
@@ -43,3 +44,49 @@ def test_a_batch_closes_at_max_texts():
         ["t0", "t1"],
         ["t2", "t3"],
     ]
+
+
+def answers_of(label: Callable[[list[str]], list[dict]], requests: list[list[str]]) -> list:
+    """Each request's answer (its results, or the exception) when all arrive at once."""
+
+    async def scenario() -> list:
+        batcher = MicroBatcher(label, 0.05, 1000)
+        task = asyncio.create_task(batcher.run())
+        answers = await asyncio.gather(
+            *(batcher.submit(texts, f"r{i}") for i, texts in enumerate(requests)),
+            return_exceptions=True,
+        )
+        task.cancel()
+        return answers
+
+    return asyncio.run(scenario())
+
+
+def test_a_failing_batch_is_split_until_only_the_failing_requests_fail(caplog):
+    calls: list[list[str]] = []
+
+    def label(texts: list[str]) -> list[dict]:  # fails for any batch that holds "bad"
+        calls.append(list(texts))
+        if "bad" in texts:
+            raise RuntimeError("bad")
+        return [{"text": text} for text in texts]
+
+    requests = [[f"t{i}", "bad"] if i in (3, 11) else [f"t{i}"] for i in range(16)]
+    answers = answers_of(label, requests)
+    for i, (texts, answer) in enumerate(zip(requests, answers, strict=True)):
+        if i in (3, 11):
+            assert isinstance(answer, LabelingFailed)
+        else:
+            assert answer == [{"text": text} for text in texts]
+    assert len(calls[0]) == 18 and len(calls) < 16  # one batch first, then halves, not one by one
+    failed = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(failed) == 2 and failed[0].startswith("request r3 failed: RuntimeError")
+    assert not any("t3" in r.getMessage() or "'bad'" in r.getMessage() for r in caplog.records)
+
+
+def test_a_label_function_that_returns_too_few_rows_fails_only_its_request():
+    def label(texts: list[str]) -> list[dict]:
+        return [{"text": text} for text in texts if text != "lost"]
+
+    good, lost = answers_of(label, [["a"], ["lost"]])
+    assert good == [{"text": "a"}] and isinstance(lost, LabelingFailed)

@@ -77,3 +77,10 @@ def test_bad_arguments_are_one_line_errors(source, tmp_path):
         "error: source phrases not found: nope.tsv (pass --source FILE)"
     ]
     assert not (tmp_path / "c.txt").exists()
+
+
+def test_the_source_is_an_explicit_argument(tmp_path):
+    result = run_cli("-m", "pipeline.scale.corpus", "--n", "5", "--output", "c.txt", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--source" in result.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "c.txt").exists()

@@ -12,65 +12,7 @@ from pipeline.data.splits import content_hash, load_splits, read_split
 from pipeline.data.tables import find_split_file
 
 
-def test_glue_tsv_with_header(tmp_path):
-    split = read_split(write_tsv(tmp_path / "train.tsv", [("good ", 1), ("bad", 0)]))
-    assert split.texts == ["good", "bad"]
-    assert split.labels.tolist() == [1, 0]
-
-
-def test_headerless_tsv_and_windows_line_endings(tmp_path):
-    path = tmp_path / "train.tsv"
-    path.write_bytes(b"a fine film\t1\r\nnot fine\t0\r\n")
-    split = read_split(path)
-    assert split.texts == ["a fine film", "not fine"]
-    assert split.labels.tolist() == [1, 0]
-
-
-def test_csv_jsonl_and_parquet(tmp_path):
-    frame = pd.DataFrame({"sentence": ['a "quoted", film', "meh"], "label": [1, 0]})
-    frame.to_csv(tmp_path / "a.csv", index=False)
-    frame.to_json(tmp_path / "a.jsonl", orient="records", lines=True)
-    frame.to_parquet(tmp_path / "a.parquet")
-    for name in ("a.csv", "a.jsonl", "a.parquet"):
-        split = read_split(tmp_path / name)
-        assert split.texts == ['a "quoted", film', "meh"], name
-        assert split.labels.tolist() == [1, 0], name
-
-
-def test_glue_test_split_is_unlabeled(tmp_path):
-    path = tmp_path / "test.tsv"
-    path.write_text("index\tsentence\n0\tuneasy mishmash\n1\ta poor imitation\n")
-    split = read_split(path, role="test")
-    assert split.texts == ["uneasy mishmash", "a poor imitation"]
-    assert split.labels is None
-
-
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        (b"", "the file is empty"),
-        (b"sentence\tlabel\n", "no sentences"),
-        (b"text_a\tlabel\nfine\t1\n", "no 'sentence' or 'text' column"),
-        (b"sentence\tscore\nfine\t1\n", "no 'label' column"),
-        (b"sentence\tlabel\nfine\t1\nworse\t2\n", r"line 3: label '2' is not 0 or 1"),
-        (b"sentence\tlabel\nfine\t1.0\n", r"line 2: label '1.0' is not 0 or 1"),
-        (b"sentence\tlabel\nfine\tpos\n", r"line 2: label 'pos' is not 0 or 1"),
-        (b"sentence\tlabel\nfine\t1\n \t0\n", "line 3: empty sentence .set data.empty=drop"),
-        (b"sentence\tlabel\nfine\t1\nok\t1\nbad \xff\t0\n", r"line 4: not UTF-8"),
-        (b"sentence\tlabel\nfine\t1\ntoo\tmany\t0\n", "Expected 2 fields in line 3"),
-    ],
-)
-def test_bad_files_name_file_and_line(tmp_path, content, message):
-    path = tmp_path / "train.tsv"
-    path.write_bytes(content)
-    with pytest.raises(PipelineError, match=message) as err:
-        read_split(path, cfg=DataConfig(labels=["negative", "positive"]))
-    assert str(path) in str(err.value)
-
-
-def test_missing_file_and_folder(tmp_path):
-    with pytest.raises(PipelineError, match="data file not found"):
-        read_split(tmp_path / "nope.tsv")
+def test_missing_folder_and_split_file(tmp_path):
     with pytest.raises(PipelineError, match="data folder not found"):
         find_split_file(tmp_path / "nope", "train")
     with pytest.raises(PipelineError, match="no file for split 'train'"):
@@ -140,11 +82,6 @@ def test_duplicates_are_reported_and_kept(tmp_path, caplog):
     assert "1 duplicate rows, 1 sentences with more than one label" in caplog.text
 
 
-def test_very_long_sentence_is_read_whole(tmp_path):
-    path = write_tsv(tmp_path / "train.tsv", [("great " * 20_000, 1), ("bad", 0)])
-    assert len(read_split(path).texts[0]) == len("great " * 20_000) - 1
-
-
 def test_named_labels_become_sorted_ids_in_every_split(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     pd.DataFrame(
@@ -191,17 +128,6 @@ def test_config_names_accept_names_and_ids_and_refuse_others(tmp_path):
         read_split(path)  # inferred names: ids are ambiguous
 
 
-def test_other_column_names(tmp_path):
-    frame = pd.DataFrame({"question": ["why", "who"], "coarse_label": [1, 3], "label": [9, 9]})
-    frame.to_json(tmp_path / "train.jsonl", orient="records", lines=True)
-    split = read_split(
-        tmp_path / "train.jsonl",
-        cfg=DataConfig(text_column="question", label_column="coarse_label"),
-    )
-    assert split.texts == ["why", "who"] and split.labels.tolist() == [1, 3]
-    assert split.names == ["0", "1", "2", "3"]
-
-
 def test_one_class_is_refused(tmp_path):
     write_tsv(tmp_path / "train.tsv", [("good", 1), ("fine", 1)])
     write_tsv(tmp_path / "dev.tsv", [("bad", 0)])
@@ -211,8 +137,28 @@ def test_one_class_is_refused(tmp_path):
 
 def test_labeled_test_file_is_used_when_present_and_kfold_has_no_eval(tmp_path):
     write_tsv(tmp_path / "train.tsv", [("good", 1), ("bad", 0)])
-    config = DataConfig(dir=str(tmp_path), protocol="kfold", test_split="test")
+    config = DataConfig(dir=str(tmp_path), protocol="kfold")  # test_split: "test" by default
     assert set(load_splits(config)) == {"train"}
     write_tsv(tmp_path / "test.tsv", [("awful", 0)])
     splits = load_splits(config)
     assert set(splits) == {"train", "test"} and splits["test"].labels.tolist() == [0]
+    (tmp_path / "test.tsv").write_text("index\tsentence\n0\tuneasy\n")  # GLUE's, unlabeled
+    assert load_splits(config)["test"].labels is None
+    assert set(load_splits(DataConfig(dir=str(tmp_path), protocol="kfold", test_split=None))) == {
+        "train"
+    }
+
+
+def test_a_hub_dataset_without_a_test_split_has_none(monkeypatch, caplog):
+    datasets = pytest.importorskip("datasets")
+    caplog.set_level(logging.DEBUG)
+    train = datasets.Dataset.from_dict({"text": ["good", "bad"], "label": [1, 0]})
+    monkeypatch.setattr(
+        datasets, "load_dataset", lambda *args: datasets.DatasetDict(train=train, validation=train)
+    )
+    splits = load_splits(DataConfig(dataset="some/set", subset=None))
+    assert set(splits) == {"train", "eval"} and splits["train"].texts == ["good", "bad"]
+    assert "dataset 'some/set' has no test split, so no test split" in caplog.text
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args: datasets.DatasetDict(train=train))
+    with pytest.raises(PipelineError, match="has no split 'validation'"):
+        load_splits(DataConfig(dataset="some/set", subset=None))

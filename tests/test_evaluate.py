@@ -3,10 +3,13 @@ import json
 import numpy as np
 import pytest
 from conftest import write_tsv
+from test_features import age
 
+from pipeline import PipelineError
 from pipeline.config import load_config
 from pipeline.evaluate import by_length, confidently_wrong, evaluate, scores
 from pipeline.features import build_features
+from pipeline.hub import weight_files
 from pipeline.train import train
 
 
@@ -131,3 +134,17 @@ def test_kfold_scores_out_of_fold_predictions(tiny_config, workdir):
     assert len(metrics["folds"]["accuracy"]) == 4
     assert metrics["folds"]["mean"] == pytest.approx(np.mean(metrics["folds"]["accuracy"]))
     assert metrics["classifier"]["accuracy"] == pytest.approx(metrics["folds"]["mean"])
+
+
+def test_refuses_features_of_data_changed_since(tiny_config, tiny_data, tiny_encoder, workdir):
+    config = load_config(tiny_config)
+    folder = build_features(config, progress=False)
+    age(*tiny_data.iterdir(), *weight_files(tiny_encoder), *folder.glob("*.npy"))
+    train(config)  # records the stamps
+    age(tiny_data / "train.tsv", seconds=50)  # touched, the same bytes
+    evaluate(config)
+    dev = tiny_data / "dev.tsv"
+    dev.write_text(dev.read_text().replace("\t1\n", "\t0\n", 1))
+    age(dev, seconds=50)
+    with pytest.raises(PipelineError, match="no features"):
+        evaluate(config)

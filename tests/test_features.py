@@ -1,13 +1,45 @@
 import json
+import os
+import shutil
+import time
 
 import numpy as np
 import pytest
 from conftest import run_cli
 
-from pipeline import PipelineError
+from pipeline import PipelineError, feature_cache
 from pipeline.config import load_config
+from pipeline.data import splits
 from pipeline.encoding import encoder
 from pipeline.features import build_features, load_arrays, load_features
+from pipeline.hub import weight_files
+
+
+def age(*paths, seconds=100):
+    """Set the files' mtime `seconds` back: older than the 2 s in which stamps are not trusted."""
+    when = time.time_ns() - seconds * 10**9
+    for path in paths:
+        os.utime(path, ns=(when, when))
+
+
+def forbid(monkeypatch, module, *names):
+    """Make `module.<name>` fail the test when called."""
+    for name in names:
+
+        def fail(*_, name=name, **__):
+            raise AssertionError(f"{name} was called")
+
+        monkeypatch.setattr(module, name, fail)
+
+
+@pytest.fixture
+def stamped(tiny_config, tiny_data, tiny_encoder, workdir):
+    """Features built, then their files aged and a second run that records their stamps."""
+    config = load_config(tiny_config)
+    folder = build_features(config, progress=False)
+    age(*tiny_data.iterdir(), *weight_files(tiny_encoder), *folder.glob("*.npy"))
+    assert build_features(config, progress=False) == folder
+    return config, folder
 
 
 def test_writes_arrays_labels_and_meta(tiny_config, workdir):
@@ -70,6 +102,64 @@ def test_changed_data_changes_the_folder(tiny_config, tiny_data, workdir):
     dev = tiny_data / "dev.tsv"
     dev.write_text(dev.read_text().replace("\t1\n", "\t0\n", 1))
     assert build_features(load_config(tiny_config), progress=False) != base
+
+
+def test_unchanged_stamps_find_the_features_without_reading_or_hashing(stamped, monkeypatch):
+    config, folder = stamped
+    forbid(monkeypatch, splits, "load_splits")
+    forbid(monkeypatch, feature_cache, "weights_hash", "sha256_file")
+    assert build_features(config, progress=False) == folder
+    assert load_features(config)[0] == folder
+
+
+def test_a_file_touched_but_unchanged_is_hashed_once_and_still_a_cache_hit(
+    stamped, tiny_data, monkeypatch
+):
+    config, folder = stamped
+    age(tiny_data / "train.tsv", seconds=50)  # the same bytes, another stamp
+    forbid(monkeypatch, encoder, "load_encoder")
+    assert load_features(config)[0] == folder  # hashed: the same data, so its stamp is updated
+    forbid(monkeypatch, splits, "load_splits")
+    assert build_features(config, progress=False) == folder
+
+
+def test_changed_data_behind_an_old_stamp_is_caught(stamped, tiny_data):
+    config, folder = stamped
+    dev = tiny_data / "dev.tsv"
+    size = dev.stat().st_size
+    dev.write_text(dev.read_text().replace("\t1\n", "\t0\n", 1))  # same size, new bytes
+    assert dev.stat().st_size == size
+    age(dev, seconds=50)
+    with pytest.raises(PipelineError, match="no features"):
+        load_features(config)  # what train and evaluate call
+    assert build_features(config, progress=False) != folder
+
+
+def test_changed_weights_are_caught(tiny_config, tiny_data, tiny_encoder, tmp_path, workdir):
+    copy = shutil.copytree(tiny_encoder, tmp_path / "copy")
+    config = load_config(tiny_config, [f"encoder.name={copy}"])
+    folder = build_features(config, progress=False)
+    age(*tiny_data.iterdir(), *weight_files(copy), *folder.glob("*.npy"))
+    assert build_features(config, progress=False) == folder  # stamps recorded
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    age(weights, seconds=50)
+    with pytest.raises(PipelineError, match="no features"):
+        load_features(config)
+    assert build_features(config, progress=False) != folder
+
+
+def test_hub_data_has_no_stamps_so_it_is_hashed_every_time(stamped, tiny_config):
+    config, folder = stamped
+    current = feature_cache.input_stamps(config)
+    assert current["data"] and current["weights"]
+    request = feature_cache.request(config)
+    assert feature_cache.find(folder.parent, request, current) == folder
+    assert feature_cache.find(folder.parent, request, {**current, "data": None}) is None
+    hub_data = load_config(tiny_config, ["data.dir=null"])
+    assert feature_cache.input_stamps(hub_data) == {"data": None, "weights": None}
 
 
 def test_damaged_cache_is_detected_and_rebuilt(tiny_config, workdir):

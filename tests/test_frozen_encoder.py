@@ -12,7 +12,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 
 from pipeline import PipelineError
-from pipeline.config import load_config
+from pipeline.config import EncoderConfig, load_config, to_dict
 from pipeline.data.splits import load_splits
 from pipeline.features import build_features, load_arrays, load_features
 from pipeline.serving import frozen_encoder
@@ -63,6 +63,13 @@ def test_pipeline_clones_cross_validates_and_grid_searches_loading_each_setting_
     refit = LogisticRegression().fit(again, LABELS)
     np.testing.assert_array_equal(search.predict(TEXTS), refit.predict(again))
     assert len(pickle.dumps(search.best_estimator_[0])) < 1000  # settings only, no weights
+
+
+def test_defaults_are_the_run_configs_encoder_defaults():
+    params, defaults = FrozenEncoder().get_params(), to_dict(EncoderConfig())
+    assert params == {key: defaults[key] for key in params}
+    assert set(defaults) - set(params) == {"engine"}  # Ray Data actors are for stages, not here
+    assert FrozenEncoder().config() == EncoderConfig()
 
 
 def test_bad_settings_and_inputs_are_clear_errors(tiny_encoder):

@@ -5,7 +5,7 @@ import hashlib
 import pytest
 
 from pipeline import PipelineError
-from pipeline.io import atomic_path, decode_utf8, read_json, sha256_file, write_json, write_text
+from pipeline.io import atomic_path, read_json, sha256_file, write_json, write_text
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path):
@@ -38,9 +38,3 @@ def test_sha256_matches_hashlib_across_blocks(tmp_path):
     data = bytes(range(256)) * 5000  # 1.2 MiB: more than one 1 MiB block
     (tmp_path / "blob").write_bytes(data)
     assert sha256_file(tmp_path / "blob") == hashlib.sha256(data).hexdigest()
-
-
-def test_utf8_drops_a_bom_and_names_the_line_of_a_bad_byte():
-    assert decode_utf8("\ufeffcafé\nbar".encode(), "in.txt") == "café\nbar"
-    with pytest.raises(PipelineError, match=r"in.txt, line 3: not UTF-8 \(byte 0xe9\)"):
-        decode_utf8(b"good\nfine\ncaf\xe9\n", "in.txt")

@@ -203,9 +203,9 @@ def test_batch_predict_on_ray_labels_as_the_local_engine(tiny_model, workdir, lo
 
 def test_a_killed_labeler_changes_no_label(tiny_model, workdir, local_ray):
     """SIGKILL the Classifier actor with chunks in flight: the same tables, in input order."""
+    from pipeline.data.reader import Chunk
     from pipeline.scale import ray_engine
     from pipeline.scale.batch_predict import predict_parts_local
-    from pipeline.scale.inputs import Chunk
 
     chunks = [
         Chunk(i, 4 * i, [f"a good film {i}", "", "i hated it", "fun"], None) for i in range(8)

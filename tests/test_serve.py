@@ -8,14 +8,34 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from conftest import NEGATIVE, POSITIVE, TINY_LIMITS
 
-from pipeline.bench.battery import Case, bad_requests, hang_up, mixed, send
-from pipeline.serving import classifier
+from pipeline import results
+from pipeline.bench.battery import JSON, Case, bad_requests, connect, hang_up, mixed, send
+from pipeline.bench.serving import drive
+from pipeline.bench.soak import MALFORMED_EVERY, malformed, reference, soak_request
 from pipeline.classifier import Classifier
+from pipeline.serving.failures import INTERNAL
 from pipeline.serving.serve import Limits
 
 
 def predict(base: str, texts: list[str]) -> tuple[int, dict]:
     return send(base, Case("good", 200, json.dumps({"texts": texts}).encode()))
+
+
+def post_body(base: str, body: bytes) -> tuple[int, str, dict]:
+    """POST `body` to /predict on a new connection: status, X-Request-ID and parsed answer."""
+    conn = connect(base)
+    try:
+        conn.request("POST", "/predict", body, {"Content-Type": JSON})
+        response = conn.getresponse()
+        return response.status, response.headers["X-Request-ID"], json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def all_at_once(base: str, bodies: list[bytes]) -> list[tuple[int, str, dict]]:
+    """Send every body at the same time (they meet in batches: TINY_LIMITS' window is long)."""
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        return list(pool.map(lambda body: post_body(base, body), bodies))
 
 
 def get(base: str, path: str) -> tuple[str, str]:
@@ -79,16 +99,64 @@ def test_requests_sent_together_are_labeled_together(tiny_server):
 
 
 def test_a_failure_inside_is_a_500_without_details_and_the_next_request_works(
-    tiny_server, monkeypatch
+    tiny_server, monkeypatch, caplog
 ):
     def broken(*args, **kwargs):
         raise RuntimeError("secret detail")
 
-    monkeypatch.setattr(classifier, "embed", broken)
-    status, answer = predict(tiny_server, ["a good film"])
-    assert status == 500 and "secret" not in json.dumps(answer) and list(answer) == ["error"]
+    monkeypatch.setattr(Classifier, "_proba", broken)
+    status, request_id, answer = post_body(tiny_server, b'{"texts": ["a good film"]}')
+    assert (status, answer) == (500, {"error": INTERNAL})
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert f"request {request_id} failed: RuntimeError" in logged
+    assert "secret" not in logged and "a good film" not in logged
     monkeypatch.undo()
     assert predict(tiny_server, ["a good film"])[0] == 200
+
+
+def test_a_text_that_breaks_labeling_fails_only_its_own_request(tiny_server, monkeypatch, caplog):
+    proba = Classifier._proba
+
+    def breaking(self, texts, progress):
+        if any("poison" in text for text in texts):
+            raise RuntimeError("poison")
+        return proba(self, texts, progress)
+
+    good = [f"{text} {i}" for i, text in enumerate(POSITIVE + NEGATIVE + POSITIVE)]
+    alone = {text: predict(tiny_server, [text])[1]["results"][0] for text in good}
+    monkeypatch.setattr(Classifier, "_proba", breaking)
+    bodies = [json.dumps({"texts": [text]}).encode() for text in good]
+    for i in (4, 15, 26):
+        bodies.insert(i, json.dumps({"texts": ["a good film", f"poison {i}"]}).encode())
+    answers = all_at_once(tiny_server, bodies)
+    poisoned = [answer for body, answer in zip(bodies, answers, strict=True) if b"poison" in body]
+    assert [(status, answer) for status, _, answer in poisoned] == [(500, {"error": INTERNAL})] * 3
+    for status, _, answer in answers:
+        if status == 200:
+            (row,) = answer["results"]
+            assert row["label"] == alone[row["text"]]["label"]
+            assert row["probability"] == pytest.approx(alone[row["text"]]["probability"], abs=1e-6)
+    assert sum(status == 200 for status, _, _ in answers) == len(good)
+    failed = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert sorted(message.split()[1] for message in failed) == sorted(i for _, i, _ in poisoned)
+    assert not any("poison" in r.getMessage() for r in caplog.records)
+
+
+def test_unpaired_surrogates_among_good_requests(tiny_server):
+    """Issue 26: three {"texts": ["\\ud800"]} among 30 good requests made 13 of those fail."""
+    good = [f"{text} {i}" for i, text in enumerate(POSITIVE + NEGATIVE + POSITIVE)]
+    alone = {text: predict(tiny_server, [text])[1]["results"][0]["label"] for text in good}
+    bodies = [json.dumps({"texts": [text]}).encode() for text in good]
+    for i in (4, 15, 26):
+        bodies.insert(i, b'{"texts": ["\\ud800"]}')
+    answers = all_at_once(tiny_server, bodies)
+    assert {status for status, _, _ in answers} == {200}
+    rows = [answer["results"][0] for _, _, answer in answers]
+    bad = [row for row in rows if "error" in row]
+    assert bad == [{"text": "\\ud800", "error": bad[0]["error"]}] * 3
+    assert bad[0]["error"].startswith("not valid Unicode (unpaired surrogate U+D800")
+    assert {row["text"]: row["label"] for row in rows if "label" in row} == alone
+    assert len({request_id for _, request_id, _ in answers}) == len(answers)
 
 
 def test_the_model_loads_and_labels_on_one_thread_not_the_main_one(
@@ -110,3 +178,21 @@ def test_the_model_loads_and_labels_on_one_thread_not_the_main_one(
     assert predict(base, ["a good film"])[0] == 200
     assert len(threads["load"]) == 1 and threads["load"] == threads["results"]
     assert threading.main_thread().ident not in threads["load"]
+
+
+def test_a_raw_surrogate_in_a_result_row_is_still_sent_as_utf8_json(tiny_server, monkeypatch):
+    monkeypatch.setattr(results, "printable", lambda text: text)  # rows keep what they were given
+    status, _, answer = post_body(tiny_server, b'{"texts": ["\\ud800 x", "a good film"]}')
+    assert status == 200
+    assert answer["results"][0]["text"] == "\\ud800 x"
+    assert answer["results"][1]["label"] in ("positive", "negative")
+
+
+def test_a_short_soak_has_no_errors_and_no_wrong_answers(tiny_server, tiny_model):
+    texts = [f"{text} {i}" for i, text in enumerate(POSITIVE + NEGATIVE)]
+    labels = reference(tiny_model, "auto", texts)
+    request = soak_request(tiny_server, texts, labels, Limits(**TINY_LIMITS))
+    cases = len(malformed(texts, Limits(**TINY_LIMITS)))
+    _, outcomes = drive(tiny_server, 4, 600, cases * MALFORMED_EVERY, request)
+    assert set(outcomes) == {"ok", "malformed: as expected"}
+    assert len(outcomes["malformed: as expected"]) == cases

@@ -1,10 +1,12 @@
 import json
 
 import pytest
+from test_features import age
 
 from pipeline import PipelineError
 from pipeline.config import load_config
 from pipeline.features import build_features
+from pipeline.hub import check_weights, stamps, weight_files
 from pipeline.probe import load_probe
 from pipeline.train import train
 
@@ -30,6 +32,29 @@ def test_saves_classifier_and_what_made_it(features, workdir):
     assert not (model_dir / "classifier.joblib").exists()  # no pickle unless asked for
     classifier, _ = load_probe(model_dir)
     assert classifier.predict_proba([[0.0] * 32]).shape == (1, 2)
+
+
+def test_records_the_weight_stamps_that_check_weights_trusts(tiny_config, tiny_encoder, workdir):
+    age(*weight_files(tiny_encoder))
+    config = load_config(tiny_config)
+    build_features(config, progress=False)
+    meta = json.loads((train(config) / "model.json").read_text())
+    assert meta["weights_stamps"] == stamps(weight_files(tiny_encoder))
+    assert check_weights(tiny_encoder, meta["weights_sha256"], meta["weights_stamps"])
+
+
+def test_refuses_features_of_data_changed_since(tiny_config, tiny_data, tiny_encoder, workdir):
+    config = load_config(tiny_config)
+    folder = build_features(config, progress=False)
+    age(*tiny_data.iterdir(), *weight_files(tiny_encoder), *folder.glob("*.npy"))
+    train(config)  # finds the features by hashes and records their stamps
+    age(tiny_data / "dev.tsv", seconds=50)  # touched, the same bytes
+    train(config)
+    train_file = tiny_data / "train.tsv"
+    train_file.write_text(train_file.read_text().replace("\t1\n", "\t0\n", 1))
+    age(train_file, seconds=50)
+    with pytest.raises(PipelineError, match="run `make features`"):
+        train(config)
 
 
 def test_joblib_only_when_asked(tiny_config, workdir):

@@ -47,7 +47,7 @@ from pipeline.bench.rates import (
     rate_key,
     timed,
 )
-from pipeline.config import EncoderConfig
+from pipeline.config import EncoderConfig, to_dict
 from pipeline.data.splits import read_split
 from pipeline.data.tables import find_split_file
 from pipeline.encoding.encoder import (
@@ -101,6 +101,36 @@ def sentence_transformers_way(
         "batch_size": best,
         "tuning_s": tried,
         "padding": padding_ratio(lengths, batches),
+    }
+
+
+def onnx_way(
+    config: EncoderConfig, texts: list[str], precision: str, repeats: int, reference: np.ndarray
+) -> dict[str, Any]:
+    """`make export`'s graph of the encoder in `precision` on ONNX Runtime (padded, the same
+    token-budget batches), with its vectors' max |difference| and mean cosine to `reference`."""
+    from pipeline.encoding.onnx_encoder import load_onnx_encoder
+    from pipeline.export import write_export
+
+    with tempfile.TemporaryDirectory() as tmp:
+        padded = load_encoder(config, prepack=False, packing=False)
+        entry = write_export(padded, Path(tmp), precision)
+        onnx = load_onnx_encoder(Path(tmp), {"encoder": to_dict(config), "onnx": entry})
+    vectors = onnx.encode(texts)
+    cosines = (vectors * reference).sum(1) / (
+        np.linalg.norm(vectors, axis=1) * np.linalg.norm(reference, axis=1)
+    )
+    lengths = np.array([len(e.ids) for e in onnx.tokenizer.encode_batch(texts)])
+    order = np.argsort(-lengths, kind="stable")
+    return {
+        **timed(lambda: onnx.encode(texts), repeats),
+        "padding": padding_ratio(
+            lengths, token_budget_batches(order, lengths, config.batch_tokens)
+        ),
+        "precision": precision,
+        "limit": "fp32" + UNPACKED,  # int8 too: ONNX Runtime's int8 against torch's fp32 rate
+        "max_abs_diff": float(np.abs(vectors - reference).max()),
+        "mean_cosine": float(cosines.mean()),
     }
 
 
@@ -180,6 +210,9 @@ def bench_encoder(
         **sentence_transformers_way(encoder.folder, texts, lengths, repeats),
         "precision": "fp32",
     }
+    reference = embed(encoder, texts, progress=False)[0]
+    for precision in ("fp32", "int8"):  # `make export`'s graphs on ONNX Runtime
+        ways[f"ONNX Runtime ({precision})"] = onnx_way(config, texts, precision, repeats, reference)
     if blog:
         ways["blog's way"] = {
             **timed(lambda: blog_way(encoder, texts), 1, warm_up=False),

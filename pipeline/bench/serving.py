@@ -3,13 +3,14 @@
     python -m pipeline.bench.serving --model models/alammar-2000-minilm \\
         --data ../shared/data/sst2-glue/dev.tsv --seconds 60 --clients 32
 
-In one session, on the same sentences (of --data) and the same encoder: 1. offline, `embed` over all
-of them in this process (the features stage's path); 2. `python -m pipeline.serving.serve` on a free
-port of 127.0.0.1 (loopback only): latency of one-sentence requests one after another; 3. load:
---clients clients posting --per-request sentences a request until --seconds or --requests are up:
-texts/s, p50/p99, errors, the server's RSS before and after, the CPU other processes took; 4. the
-bad-request battery, then all of it at once with good requests; 5. offline again, after the server
-stopped (the ratio uses the mean of both). Prints Markdown tables (docs/serving.md).
+In one session, on the same sentences (of --data) and the same encoder: 1. offline, the encoder
+(on --engine) over all of them in this process (the features stage's path); 2. `python -m
+pipeline.serving.serve` on a free port of 127.0.0.1 (loopback only): latency of one-sentence
+requests one after another; 3. load: --clients clients posting --per-request sentences a request
+until --seconds or --requests are up: texts/s, p50/p99, errors, the server's RSS before and after,
+the CPU other processes took; 4. the bad-request battery, then all of it at once with good
+requests; 5. offline again, after the server stopped (the ratio uses the mean of both). Prints
+Markdown tables (docs/serving.md).
 """
 
 from __future__ import annotations
@@ -22,12 +23,16 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
 from pipeline import PipelineError, cli
 from pipeline.bench.battery import bad_requests, connect, hang_up, health, mixed, post, send
+from pipeline.classifier import ENGINES, Classifier
 from pipeline.data.splits import read_split
 from pipeline.serving.serve import Limits
 
@@ -50,34 +55,50 @@ def latency(base: str, texts: list[str], n: int) -> dict[str, float]:
     return {"requests": n, **percentiles(seconds)}
 
 
-def load(base: str, texts: list[str], clients: int, seconds: float, cap: int, per: int = 1) -> dict:
-    """`clients` clients posting `per` sentences a request until `seconds` or `cap` requests."""
-    numbers, ok, errors = itertools.count(), [], []
+def drive(
+    base: str, clients: int, seconds: float, cap: int, request: Callable[[HTTPConnection, int], str]
+) -> tuple[float, dict[str, list[float]]]:
+    """`clients` clients, each on its own kept-alive connection, calling `request(conn, i)` for
+    i = 0, 1, ... (shared) until `seconds` or `cap` requests: the seconds it took, and the
+    latencies of each outcome (what `request` returned; "error (<exception>)" when it raised)."""
+    numbers, outcomes = itertools.count(), defaultdict(list)
     started = time.perf_counter()
 
     def client(_: int) -> None:
         conn = connect(base)
         while time.perf_counter() - started < seconds and (i := next(numbers)) < cap:
-            batch = [texts[(i * per + j) % len(texts)] for j in range(per)]
             sent = time.perf_counter()
             try:
-                status, answer = post(conn, batch)
-                good = status == 200 and [r["text"] for r in answer["results"]] == batch
-            except (OSError, ValueError, KeyError):
-                conn.close()
-                good = False
-            (ok if good else errors).append(time.perf_counter() - sent)
+                outcome = request(conn, i)
+            except (OSError, ValueError, KeyError) as err:
+                conn.close()  # the next request opens a new connection
+                outcome = f"error ({type(err).__name__})"
+            outcomes[outcome].append(time.perf_counter() - sent)
         conn.close()
 
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(client, range(clients)))
-    elapsed = time.perf_counter() - started
+    return time.perf_counter() - started, dict(outcomes)
+
+
+def load(base: str, texts: list[str], clients: int, seconds: float, cap: int, per: int = 1) -> dict:
+    """`clients` clients posting `per` sentences a request until `seconds` or `cap` requests."""
+
+    def request(conn: HTTPConnection, i: int) -> str:
+        batch = [texts[(i * per + j) % len(texts)] for j in range(per)]
+        status, answer = post(conn, batch)
+        good = status == 200 and [r["text"] for r in answer["results"]] == batch
+        return "ok" if good else "error"
+
+    elapsed, outcomes = drive(base, clients, seconds, cap, request)
+    ok = outcomes.get("ok", [])
+    errors = sum(len(latencies) for outcome, latencies in outcomes.items() if outcome != "ok")
     return {
         "clients": clients,
         "per_request": per,
         "seconds": elapsed,
-        "errors": len(errors),
-        "requests": len(ok) + len(errors),
+        "errors": errors,
+        "requests": len(ok) + errors,
         "texts_per_s": len(ok) * per / elapsed,
         **percentiles(ok),
     }
@@ -99,19 +120,16 @@ def rss_mib(pid: int) -> dict[str, float]:
     return {key: int(fields[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM")}
 
 
-def offline(classifier_dir: Path, texts: list[str], chunk: int) -> dict[str, float]:
-    """Texts/s of `embed` with the classifier's encoder: over all `texts` in one call, and in
+def offline(classifier_dir: Path, texts: list[str], chunk: int, engine: str) -> dict[str, float]:
+    """Texts/s of the classifier's encoder on `engine`: over all `texts` in one call, and in
     calls of `chunk` texts (the most that `chunk` one-sentence clients can get), warmed up first."""
-    from pipeline.encoding.encoder import embed
-    from pipeline.classifier import Classifier
-
-    encoder = Classifier.load(classifier_dir).encoder
-    embed(encoder, texts[:64], progress=False)
+    encoder = Classifier.load(classifier_dir, engine).encoder
+    encoder.encode(texts[:64])
     rates = {}
     for name, size in (("all", len(texts)), ("chunks", chunk)):
         started = time.perf_counter()
         for start in range(0, len(texts), size):
-            embed(encoder, texts[start : start + size], progress=False)
+            encoder.encode(texts[start : start + size])
         rates[name] = len(texts) / (time.perf_counter() - started)
     return rates
 
@@ -137,17 +155,38 @@ def start_server(model: Path, options: list[str]) -> tuple[subprocess.Popen, str
     raise PipelineError("the server did not answer /health within 2 minutes")
 
 
+def server_options(args: argparse.Namespace) -> list[str]:
+    """The options of `serve` that `load_parser` took."""
+    options = ["--engine", args.engine, "--batch-window-ms", str(args.batch_window_ms)]
+    return options + (["--threads", str(args.threads)] if args.threads else [])
+
+
+def load_parser(doc: str, seconds: float) -> argparse.ArgumentParser:
+    """A command line with --model, --data, --clients, --seconds (default `seconds`) and the
+    server's options (`server_options`)."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", type=Path, required=True, help="classifier folder")
+    parser.add_argument("--data", required=True, help="a split file with a sentence column")
+    parser.add_argument("--engine", choices=ENGINES, default="auto", help="(as serve)")
+    parser.add_argument(
+        "--batch-window-ms", type=float, default=Limits.batch_window_s * 1000, help="(as serve)"
+    )
+    parser.add_argument("--threads", type=int, help="the server's encoder threads (as serve)")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent clients (32)")
+    parser.add_argument("--seconds", type=float, default=seconds, help=f"how long ({seconds:g})")
+    return parser
+
+
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Every measurement of the module docstring, in that order."""
     texts = read_split(args.data).texts
     results: dict[str, Any] = {
         "texts": len(texts),
-        "offline_before": offline(args.model, texts, args.clients),
+        "offline_before": offline(args.model, texts, args.clients, args.engine),
     }
-    options = ["--batch-window-ms", str(args.batch_window_ms)]
-    if args.threads:
-        options += ["--threads", str(args.threads)]
-    server, base = start_server(args.model, options)
+    server, base = start_server(args.model, server_options(args))
     try:
         post(connect(base), texts[:8])
         results["latency"] = latency(base, texts, args.latency_requests)
@@ -176,7 +215,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    results["offline_after"] = offline(args.model, texts, args.clients)
+    results["offline_after"] = offline(args.model, texts, args.clients, args.engine)
     return results
 
 
@@ -203,9 +242,9 @@ def report(r: dict[str, Any]) -> str:
         f"| {run['server_cores']:.2f}, {run['clients_cores']:.2f}, "
         f"{run['others_cores']:.2f} cores |",
         "",
-        f"Offline `embed` over the same sentences: {before['all']:.1f} texts/s before the server "
-        f"started, {after['all']:.1f} after it stopped (mean {offline_mean:.1f}); under load / "
-        f"offline = {run['texts_per_s'] / offline_mean:.2f}. In calls of {run['clients']} "
+        f"Offline, the encoder over the same sentences: {before['all']:.1f} texts/s before the "
+        f"server started, {after['all']:.1f} after it stopped (mean {offline_mean:.1f}); under "
+        f"load / offline = {run['texts_per_s'] / offline_mean:.2f}. In calls of {run['clients']} "
         f"sentences: {before['chunks']:.1f} and {after['chunks']:.1f} texts/s.",
         "",
         "| bad request | expected | got |",
@@ -220,20 +259,10 @@ def report(r: dict[str, Any]) -> str:
 
 def main() -> None:
     """Command line: run the measurements, print them as Markdown."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--model", type=Path, required=True, help="classifier folder")
-    parser.add_argument("--data", required=True, help="a split file with a sentence column")
-    parser.add_argument("--clients", type=int, default=32, help="concurrent clients (32)")
-    parser.add_argument("--seconds", type=float, default=60.0, help="load test length (60)")
+    parser = load_parser(__doc__, 60.0)
     parser.add_argument("--requests", type=int, default=50_000, help="load test cap (50,000)")
     parser.add_argument("--per-request", type=int, default=1, help="sentences a request (1)")
     parser.add_argument("--latency-requests", type=int, default=300, help="(300)")
-    parser.add_argument(
-        "--batch-window-ms", type=float, default=Limits.batch_window_s * 1000, help="(as serve)"
-    )
-    parser.add_argument("--threads", type=int, help="the server's torch threads (as serve)")
     print(report(measure(parser.parse_args())))
 
 

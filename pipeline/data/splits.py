@@ -1,7 +1,9 @@
 """The splits of a run, from the Hugging Face hub or a local folder, with one set of class names.
 
-The files themselves are read by `pipeline.data.tables`; here the splits a protocol needs are
-chosen, their labels mapped to class ids 0..K-1, and the data fingerprinted by a content hash.
+Files are read by `pipeline.data.reader` and checked by `pipeline.data.tables`; here the splits a
+protocol needs are chosen, their labels mapped to class ids 0..K-1, and the data fingerprinted by a
+content hash. A test split (``data.test_split``) is optional: without its file or hub split there
+is none.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ import numpy as np
 
 from pipeline import PipelineError
 from pipeline.config import DataConfig
+from pipeline.data.reader import Chunk, pick_columns
 from pipeline.data.tables import (
     BINARY_NAMES,
     Split,
     Table,
     find_split_file,
     read_table,
-    table_from_frame,
+    table_from_chunks,
 )
 from pipeline.hub import OFFLINE_HINT, hub_offline
 
@@ -124,7 +127,7 @@ def _local(cfg: DataConfig, wanted: dict[str, str]) -> dict[str, Table]:
                 'train alone with SET="data.protocol=kfold"'
             )
         if path is None:
-            log.info("data: no %s file in %s, so no test split", name, cfg.dir)
+            log.debug("data: no %s file in %s, so no test split", name, cfg.dir)
         else:
             tables[role] = read_table(path, role, cfg)
     return tables
@@ -162,14 +165,27 @@ def _from_hub(cfg: DataConfig, wanted: dict[str, str]) -> tuple[dict[str, Table]
         ) from None
     tables = {}
     for role, name in wanted.items():
-        if name not in dataset:
+        if name not in dataset and role == "test":
+            log.debug("data: dataset %r has no %s split, so no test split", spec, name)
+        elif name not in dataset:
             raise PipelineError(
                 f"dataset {spec!r} has no split {name!r} (has: {', '.join(dataset)})"
             )
-        frame = dataset[name].to_pandas()
-        tables[role] = table_from_frame(frame, Path(f"hub:{spec}:{name}"), role, None, cfg)
+        else:
+            tables[role] = _hub_table(dataset[name], f"hub:{spec}:{name}", role, cfg)
     feature = dataset[wanted["train"]].features.get(cfg.label_column)
     return tables, getattr(feature, "names", None)
+
+
+def _hub_table(split: Any, source: str, role: str, cfg: DataConfig) -> Table:
+    """One hub split (a ``datasets.Dataset``) as a checked `Table`, its rows numbered from 1."""
+    text, label = pick_columns(
+        source, split.column_names, cfg.text_column, cfg.label_column, role != "test"
+    )
+    values = split.select_columns([text] + ([label] if label else []))[:]  # lists of values
+    rows = list(range(1, len(split) + 1))
+    chunk = Chunk(0, 0, values[text], None, values[label] if label else None, rows)
+    return table_from_chunks([chunk], Path(source), role, cfg)
 
 
 def _stratified_holdout(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:

@@ -33,15 +33,15 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tqdm.auto import tqdm
 
 from pipeline import PipelineError, cli
 from pipeline.classifier import ENGINES, Classifier
+from pipeline.data.reader import Chunk, read_chunks, scan_input
 from pipeline.io import atomic_path, read_json, sha256_file, write_json
 from pipeline.labelable import printable
 from pipeline.probe import latest_model, load_probe
+from pipeline.progress import progress_bar
 from pipeline.results import columns
-from pipeline.scale.inputs import Chunk, read_chunks, scan_input
 
 CHUNK_ROWS = 20_000
 META_KEY = b"batch_predict"
@@ -80,7 +80,7 @@ def batch_predict(
         for c in read_chunks(input_path, chunk_rows, text_column, id_column)
         if c.index not in done
     )
-    with tqdm(total=rows, unit="text", desc="labeling", disable=not progress) as bar:
+    with progress_bar(total=rows, unit="text", desc="labeling", disable=not progress) as bar:
         bar.update(sum(min(chunk_rows, rows - i * chunk_rows) for i in done))
 
         def write(chunk: Chunk, results: dict[str, list]) -> None:

@@ -5,7 +5,8 @@ joined by " , " or " and "; its label is that label. The same source, seed and N
 file byte for byte (a smaller N is a prefix of a larger one), and the file is written in chunks,
 so memory does not grow with N.
 
-    python -m pipeline.scale.corpus --n 1000000 --seed 0 --output data/corpus/synthetic-1m.tsv
+    python -m pipeline.scale.corpus --source ../shared/data/sst2-glue/train.tsv --n 1000000 \
+        --seed 0 --output data/corpus/synthetic-1m.tsv
 
 The suffix picks the format: .tsv (``sentence<TAB>label`` with a header, a features data file),
 .txt (one sentence a line, as predict.py --file and batch_predict read), .jsonl and .parquet
@@ -18,16 +19,18 @@ import argparse
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from pipeline import PipelineError, cli
 from pipeline.data.splits import read_split
 from pipeline.io import atomic_path, sha256_file, write_json
+from pipeline.progress import progress_bar
 
-DEFAULT_SOURCE = Path(__file__).resolve().parents[3] / "shared/data/sst2-glue/train.tsv"
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
 FORMATS = (".tsv", ".txt", ".jsonl", ".parquet")
 CONNECTORS = (" , ", " and ")
 PAIR_RATE = 0.2
@@ -57,8 +60,9 @@ def sentences(source: Path, n: int, seed: int) -> Iterator[tuple[list[str], np.n
         yield texts, labels
 
 
-def write_corpus(output: Path, n: int, seed: int, source: Path = DEFAULT_SOURCE) -> Path:
-    """Write `n` sentences to `output` (format from its suffix), atomically; return the path."""
+def write_corpus(output: Path, n: int, seed: int, source: Path) -> Path:
+    """Write `n` sentences recombined from the labeled phrases in `source` to `output` (format
+    from its suffix), atomically; return the path."""
     if output.suffix not in FORMATS:
         raise PipelineError(
             f"{output}: unknown corpus format {output.suffix!r}; use one of {', '.join(FORMATS)}"
@@ -68,7 +72,7 @@ def write_corpus(output: Path, n: int, seed: int, source: Path = DEFAULT_SOURCE)
     if not source.is_file():
         raise PipelineError(f"source phrases not found: {source} (pass --source FILE)")
     chunks = sentences(source, n, seed)
-    with atomic_path(output) as tmp, tqdm(total=n, unit="sent", desc="corpus") as bar:
+    with atomic_path(output) as tmp, progress_bar(total=n, unit="sent", desc="corpus") as bar:
         if output.suffix == ".parquet":
             _write_parquet(tmp, chunks, bar)
         else:
@@ -133,8 +137,8 @@ def main() -> None:
     parser.add_argument(
         "--source",
         type=Path,
-        default=DEFAULT_SOURCE,
-        help="labeled phrases to recombine (default: ../shared/data/sst2-glue/train.tsv)",
+        required=True,
+        help="labeled phrases to recombine, e.g. GLUE SST-2's train.tsv",
     )
     args = parser.parse_args()
     write_corpus(args.output, args.n, args.seed, args.source)

@@ -26,10 +26,10 @@ import torch
 
 from pipeline import PipelineError
 from pipeline.config import EncoderConfig
+from pipeline.data.reader import Chunk
 from pipeline.encoding.encoder import Encoder, load_encoder, run_batches
 from pipeline.encoding.encoder import embed as encoder_embed
 from pipeline.results import columns
-from pipeline.scale.inputs import Chunk
 
 
 def connect() -> None:

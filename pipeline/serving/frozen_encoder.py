@@ -6,8 +6,9 @@
 
     model = make_pipeline(FrozenEncoder("minilm", pooling="mean"), LogisticRegression())
 
-The parameters are `EncoderConfig`'s keys and are checked the same way. An estimator holds only
-its parameters, so `clone`, `cross_val_score`, `GridSearchCV` and pickling work as usual; the
+The parameters are `EncoderConfig`'s keys with its defaults (a run config's, so `FrozenEncoder()`
+is distilbert-base-uncased with cls pooling) and are checked the same way. An estimator holds
+only its parameters, so `clone`, `cross_val_score`, `GridSearchCV` and pickling work as usual; the
 loaded model lives in a process-wide cache keyed by those parameters, so each setting is loaded
 once per process, not once per clone or fold.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
+from dataclasses import fields
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -26,6 +28,7 @@ from pipeline.encoding.encoder import Encoder, embed, load_encoder
 
 _LOADED: dict[str, Encoder] = {}
 _LOCK = threading.Lock()
+_DEFAULT = {field.name: field.default for field in fields(EncoderConfig)}
 
 
 def shared_encoder(config: EncoderConfig) -> Encoder:
@@ -47,14 +50,14 @@ class FrozenEncoder(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        name: str = "minilm",
-        pooling: str = "mean",
-        layer: int | list[int] = -1,
-        max_length: int = 128,
-        precision: str = "fp32",
-        batch_tokens: int = 4096,
-        device: str = "auto",
-        revision: str = "main",
+        name: str = _DEFAULT["name"],
+        pooling: str = _DEFAULT["pooling"],
+        layer: int | list[int] = _DEFAULT["layer"],
+        max_length: int = _DEFAULT["max_length"],
+        precision: str = _DEFAULT["precision"],
+        batch_tokens: int = _DEFAULT["batch_tokens"],
+        device: str = _DEFAULT["device"],
+        revision: str = _DEFAULT["revision"],
     ) -> None:
         self.name = name
         self.pooling = pooling

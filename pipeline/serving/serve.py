@@ -10,7 +10,9 @@ together: the first opens a batch, which stays open while more keep arriving (un
 window passes with none), and the texts of all of them go through one `Classifier.results` call,
 where `embed` cuts them into its token-budget batches. A request a client got wrong gets a 4xx
 answer {"error": "..."}; anything else a 500 with no details; the server goes on serving either
-way.
+way. A batch whose labeling fails is split and labeled again, down to single requests, so only a
+request whose own texts fail gets the 500. Every answer carries an X-Request-ID header; a failure
+is logged with that id, never with the text.
 """
 
 from __future__ import annotations
@@ -19,26 +21,29 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
+import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import torch
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, StrictStr, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from pipeline import cli
+from pipeline.classifier import ENGINES, Classifier
+from pipeline.labelable import printable
 from pipeline.probe import latest_model
-from pipeline.serving.batcher import MicroBatcher
-from pipeline.classifier import Classifier
+from pipeline.serving.batcher import LabelingFailed, MicroBatcher
+from pipeline.serving.failures import INTERNAL, RequestIds
 
 PAGE = Path(__file__).parent / "static" / "index.html"
 ERRORS = {  # the 4xx answers of POST /predict, for the API docs
@@ -70,7 +75,7 @@ class PredictRequest(BaseModel):
 class Result(BaseModel):
     """One text's answer: its label and probabilities, or why it has none."""
 
-    text: str
+    text: Annotated[str, AfterValidator(printable)]  # a raw surrogate could not be sent as UTF-8
     label: str | None = None
     probability: float | None = None
     p_positive: float | None = None
@@ -131,25 +136,26 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def load_warm(model_dir: Path) -> Classifier:
-    """The classifier in `model_dir`, after one pass (the first is slow; paid before serving)."""
-    classifier = Classifier.load(model_dir)
+def load_warm(model_dir: Path, engine: str) -> Classifier:
+    """The classifier in `model_dir` on `engine`, after one pass (the first is slow; paid before
+    serving)."""
+    classifier = Classifier.load(model_dir, engine)
     classifier.predict_proba(["warm up"])
     return classifier
 
 
-def create_app(model_dir: Path, limits: Limits | None = None) -> FastAPI:
-    """The app for the classifier in `model_dir`, loaded (and warmed up) before it returns.
+def create_app(model_dir: Path, limits: Limits | None = None, engine: str = "auto") -> FastAPI:
+    """The app for the classifier in `model_dir` on `engine`, loaded (and warmed up) before it
+    returns.
 
     Every torch call of the server, loading included, runs on one thread, the model thread:
-    OpenMP gives each thread that runs torch its own team of worker threads, and once a second
-    team exists (on 2 cores: 2 masters and 2 workers) a waiting libgomp thread spins 100 times,
-    not 300,000, before it sleeps, so small ops ran 2.5x slower and served batches 20 % slower
-    (docs/serving.md).
+    OpenMP gives each thread that runs torch its own team of worker threads, and a second team
+    makes waiting threads sleep sooner, which slows small ops down (docs/serving.md, "Why the
+    code is as it is").
     """
     limits = limits or Limits()
     model_thread = ThreadPoolExecutor(1, thread_name_prefix="model")
-    classifier = model_thread.submit(load_warm, model_dir).result()
+    classifier = model_thread.submit(load_warm, model_dir, engine).result()
     batcher = MicroBatcher(
         classifier.results, limits.batch_window_s, limits.max_batch_texts, model_thread
     )
@@ -173,14 +179,11 @@ def create_app(model_dir: Path, limits: Limits | None = None) -> FastAPI:
         ),
         lifespan=lifespan,
     )
+    app.add_middleware(RequestIds)
 
     @app.exception_handler(StarletteHTTPException)
     async def client_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"error": err.detail}, err.status_code, headers=err.headers)
-
-    @app.exception_handler(Exception)
-    async def server_error(request: Request, err: Exception) -> JSONResponse:
-        return JSONResponse({"error": "internal error; see the server's log"}, 500)
 
     @app.get("/", include_in_schema=False)
     async def page() -> HTMLResponse:
@@ -211,9 +214,20 @@ def create_app(model_dir: Path, limits: Limits | None = None) -> FastAPI:
     async def predict(request: Request) -> dict[str, Any]:
         """Label each text; an empty text gets {"text": "", "error": "empty text"}."""
         texts = await read_texts(request, limits)
-        return {"results": await batcher.submit(texts) if texts else []}
+        if not texts:
+            return {"results": []}
+        try:
+            return {"results": await batcher.submit(texts, request.state.request_id)}
+        except LabelingFailed:  # logged by the batcher, with the request's id
+            raise HTTPException(500, INTERNAL) from None
 
     return app
+
+
+def default_threads() -> int:
+    """OMP_NUM_THREADS when it is set (as `make test` does), else the CPUs."""
+    omp = os.environ.get("OMP_NUM_THREADS", "")
+    return int(omp) if omp.isdigit() and int(omp) > 0 else os.cpu_count() or 1
 
 
 def main() -> None:
@@ -224,11 +238,13 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="classifier folder (default: newest in models/)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    parser.add_argument("--engine", choices=ENGINES, default="auto", help="as predict.py's")
     parser.add_argument(
         "--threads",
         type=int,
-        default=torch.get_num_threads(),
-        help="torch threads for the encoder (%(default)s); 1 on a machine busy with other work",
+        default=default_threads(),
+        help="the encoder's threads (%(default)s: OMP_NUM_THREADS, else the CPUs); 1 on a machine "
+        "busy with other work",
     )
     parser.add_argument(
         "--batch-window-ms",
@@ -237,10 +253,12 @@ def main() -> None:
         help="a batch closes once this passes with no new request (%(default)g ms)",
     )
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    app = create_app(
-        args.model or latest_model(), Limits(batch_window_s=args.batch_window_ms / 1000)
-    )
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # both engines take their threads from it: torch when it is imported (by the torch engine's
+    # loading, below), ONNX Runtime when its session is made; serve imports neither
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    limits = Limits(batch_window_s=args.batch_window_ms / 1000)
+    app = create_app(args.model or latest_model(), limits, args.engine)
     print(f"serving on http://{args.host}:{args.port}/ (API docs at /docs; Ctrl-C stops)")
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning")
 

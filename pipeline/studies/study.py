@@ -28,13 +28,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from pipeline import cli, plots
 from pipeline.config import Config
 from pipeline.data.splits import load_splits
 from pipeline.encoding.encoder import Encoder, load_encoder, pad, token_budget_batches, tokenize
 from pipeline.io import atomic_path, write_json, write_text
+from pipeline.progress import progress_bar
 from pipeline.train import logistic_regression_cv
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def extract(encoder: Encoder, texts: list[str]) -> dict[str, np.ndarray]:
         out["pooler"] = np.empty((len(texts), dim), np.float32)
     order = np.argsort(-lengths, kind="stable")
     batches = token_budget_batches(order, lengths, encoder.config.batch_tokens)
-    with torch.inference_mode(), tqdm(total=len(texts), unit="sent", desc="study") as bar:
+    with torch.inference_mode(), progress_bar(total=len(texts), unit="sent", desc="study") as bar:
         for batch in batches:
             input_ids, mask = pad([ids[i] for i in batch], encoder.tokenizer.pad_token_id)
             output = encoder.model(
@@ -173,7 +173,7 @@ def study(config: Config, out_root: Path = STUDY_ROOT) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     train_variants, eval_variants = variants(arrays["train"]), variants(arrays["eval"])
     rows = []
-    for name, (layers, x_train) in tqdm(train_variants.items(), desc="variants"):
+    for name, (layers, x_train) in progress_bar(train_variants.items(), desc="variants"):
         result = score(
             x_train, splits["train"].labels, eval_variants[name][1], splits["eval"].labels, config
         )

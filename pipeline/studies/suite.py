@@ -7,9 +7,11 @@ A task is a small config in ``configs/suite/`` (its data section: class names, p
 source). It runs when its folder, ``DATA/<task>`` or the ``data.dir`` its config names (relative
 to DATA), has a train file; local task files have ``sentence`` and ``label`` columns. The encoder
 section comes from CONFIG. Features are built and cached as ``make features`` does (a rerun is a
-cache hit), then each task is scored twice: with SentEval's protocol (`pipeline.studies.senteval`,
-the numbers of the published table) and with the pipeline's own (C by cross-validation on train over
-``train.cs``, ``train.max_iter`` iterations, as ``make train evaluate`` would). Writes
+cache hit), then each task is scored three ways: with SentEval's protocol
+(`pipeline.studies.senteval`, the numbers of the published table), with the pipeline's own (C by
+cross-validation on train over ``train.cs``, ``train.max_iter`` iterations, as ``make train
+evaluate`` would) and with MTEB's few-shot one (`pipeline.studies.mteb`: 10 fits on 8 sentences
+per label, train in file order). Writes
 ``reports/suite/<run>.json`` and ``.md``, and ``reports/suite/index.md`` with a row per run.
 """
 
@@ -31,7 +33,7 @@ from pipeline.evaluate import out_of_fold_proba
 from pipeline.features import FEATURES_ROOT, build_features, load_arrays
 from pipeline.io import read_json, write_json, write_text
 from pipeline.report import REPORTS_ROOT
-from pipeline.studies import senteval
+from pipeline.studies import mteb, senteval
 from pipeline.train import logistic_regression_cv
 
 log = logging.getLogger(__name__)
@@ -68,9 +70,9 @@ def run_task(config: Config, features_root: Path = FEATURES_ROOT) -> dict[str, A
     splits = load_splits(config.data)
     folder = build_features(config, features_root, splits=splits)
     encoded = time.perf_counter()
-    x, y = load_arrays(folder, "train")
-    order = senteval.senteval_order(splits["train"].texts, y)  # SentEval's folds follow it
-    x, y = x[order], y[order]
+    train = load_arrays(folder, "train")
+    order = senteval.senteval_order(splits["train"].texts, train[1])  # SentEval's folds follow it
+    x, y = train[0][order], train[1][order]
     dev = load_arrays(folder, "eval") if "eval" in splits else None
     test = load_arrays(folder, "test") if _labeled(splits, "test") else None
     nested = config.data.protocol == "kfold" and not config.data.test_split
@@ -95,6 +97,7 @@ def run_task(config: Config, features_root: Path = FEATURES_ROOT) -> dict[str, A
             "senteval": round(scored - encoded, 1),
             "pipeline": round(time.perf_counter() - scored, 1),
         },
+        "mteb": mteb_protocol(config, *train, dev, test),  # ten small fits: not timed
     }
 
 
@@ -116,6 +119,26 @@ def pipeline_protocol(
         "dev": round(100 * (search.best_score_ if dev is None else search.score(*dev)), 2),
         "test": None if test is None else round(100 * search.score(*test), 2),
     }
+
+
+def mteb_protocol(
+    config: Config,
+    x: np.ndarray,
+    y: np.ndarray,
+    dev: tuple[np.ndarray, np.ndarray] | None,
+    test: tuple[np.ndarray, np.ndarray] | None,
+) -> dict[str, float | str]:
+    """Accuracy (%) by MTEB's protocol, train in file order -> test, else dev; with neither,
+    MTEB's 5-fold cross-validation of train."""
+    data = config.data
+    if dev is None and test is None:
+        result, on = mteb.cross_validation(x, y, data.samples_per_label, data.seed), "5-fold CV"
+    else:
+        on, scored = ("test", test) if test is not None else ("dev", dev)
+        result, _ = mteb.evaluate(
+            x, y, *scored, data.samples_per_label, data.experiments, data.seed
+        )
+    return {"accuracy": round(100 * result["accuracy"], 2), "scored": on}
 
 
 def run_suite(
@@ -171,8 +194,8 @@ def markdown(rows: list[dict[str, Any]], details: bool = False) -> str:
             f"## {row['run']}: every number",
             "",
             "| task | protocol | n | SentEval dev | SentEval test | C | pipeline dev "
-            "| pipeline test | features s | SentEval s | pipeline s |",
-            "|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|",
+            "| pipeline test | MTEB | features s | SentEval s | pipeline s |",
+            "|---|---|---|---:|---:|---|---:|---:|---|---:|---:|---:|",
         ]
         for name, task in row["tasks"].items():
             ours, own, sec = task["senteval"], task["pipeline"], task["seconds"]
@@ -180,7 +203,8 @@ def markdown(rows: list[dict[str, Any]], details: bool = False) -> str:
             lines.append(
                 f"| {name} | {task['protocol']} | {_counts(task['n'])} | {ours['dev']} "
                 f"| {_num(ours['test'])}{std} | {', '.join(f'{c:g}' for c in ours['cs'])} "
-                f"| {_num(own['dev'])} | {_num(own['test'])} | {sec['features']} "
+                f"| {_num(own['dev'])} | {_num(own['test'])} "
+                f"| {task['mteb']['accuracy']:.2f} ({task['mteb']['scored']}) | {sec['features']} "
                 f"| {sec['senteval']} | {sec['pipeline']} |"
             )
     return "\n".join(lines) + "\n"
