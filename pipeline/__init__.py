@@ -19,7 +19,7 @@ for _noisy in ("torchao", "torch.utils._pytree"):
 
 _LAZY = {
     "Classifier": "pipeline.classifier",
-    "FrozenEncoder": "pipeline.serving.frozen_encoder",
+    "FrozenEncoder": "pipeline.frozen_encoder",
 }
 
 

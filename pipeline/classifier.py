@@ -28,7 +28,7 @@ import numpy as np
 from pipeline import PipelineError
 from pipeline.config import EncoderConfig
 from pipeline.hub import check_weights, encoder_dir
-from pipeline.labelable import EMPTY, text_error
+from pipeline.labelable import check_texts, text_errors
 from pipeline.probe import LinearProbe, load_probe
 from pipeline.results import result_rows
 
@@ -75,23 +75,12 @@ class Classifier:
         return list(self.meta["labels"])
 
     def text_errors(self, texts: Sequence[Any]) -> list[str | None]:
-        """Why each text cannot be labeled, or None: `text_error`, then no token at all."""
-        errors = [text_error(text) for text in texts]
-        valid = [i for i, error in enumerate(errors) if error is None]
-        if valid:
-            counts = self.encoder.count_tokens([texts[i] for i in valid])
-            for i, count in zip(valid, counts, strict=True):
-                if count == 0:
-                    errors[i] = EMPTY
-        return errors
+        """Why each text cannot be labeled (`pipeline.labelable`), or None."""
+        return text_errors(texts, self.encoder.count_tokens)
 
     def predict_proba(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """Class probabilities, one row per text (n x K, columns in `labels` order)."""
-        if isinstance(texts, str):
-            raise TypeError("predict_proba takes a list of texts, not one string")
-        for i, error in enumerate(self.text_errors(texts)):
-            if error:
-                raise PipelineError(f"text {i}: {error}; there is nothing to label")
+        check_texts(texts, self.encoder.count_tokens)
         return self._proba(list(texts), progress)
 
     def predict(self, texts: Sequence[str]) -> list[str]:

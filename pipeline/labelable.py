@@ -4,17 +4,22 @@ A text is labelable when it is a `str`, is valid Unicode (no unpaired surrogates
 ``"\\ud800"`` or a command-line byte that is not UTF-8 give one), and the encoder's tokenizer
 finds at least one token in it. `text_error` makes the checks that need no tokenizer (type,
 Unicode, and text that is only whitespace, control or format characters such as zero-width
-spaces); `Classifier` adds the token count. A bad text gets its own error and never affects
-another text.
+spaces); `text_errors` adds the token count, given the encoder's counter. A bad text gets its
+own error and never affects another text.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pipeline import PipelineError
 
 NOT_A_STRING = "not a string"
 EMPTY = "empty text"
 INVISIBLE = ("Z", "C")  # Unicode categories with nothing to read: separators, control, format
+TokenCounter = Callable[[list[str]], Any]  # texts -> tokens in each, special tokens not counted
 
 
 def text_error(text: object) -> str | None:
@@ -39,3 +44,23 @@ def printable(text: object) -> object:
     if isinstance(text, str):
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text
+
+
+def text_errors(texts: Sequence[Any], count_tokens: TokenCounter) -> list[str | None]:
+    """`text_error` for each text, then "empty text" for one the tokenizer finds no token in."""
+    errors = [text_error(text) for text in texts]
+    valid = [i for i, error in enumerate(errors) if error is None]
+    if valid:
+        for i, count in zip(valid, count_tokens([texts[i] for i in valid]), strict=True):
+            if count == 0:
+                errors[i] = EMPTY
+    return errors
+
+
+def check_texts(texts: Sequence[Any], count_tokens: TokenCounter) -> None:
+    """Raise a clear error naming the first text that cannot be labeled, if any."""
+    if isinstance(texts, str):
+        raise TypeError("expected a list of texts, not one string")
+    for i, error in enumerate(text_errors(texts, count_tokens)):
+        if error:
+            raise PipelineError(f"text {i}: {error}; there is nothing to label")

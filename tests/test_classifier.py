@@ -8,11 +8,11 @@ import pytest
 from conftest import ROOT, run_cli
 
 from pipeline import PipelineError
+from pipeline.classifier import Classifier
 from pipeline.config import load_config
 from pipeline.data.splits import load_splits
 from pipeline.features import load_arrays, load_features
 from pipeline.probe import load_probe
-from pipeline.classifier import Classifier
 
 
 def test_probabilities_are_the_trained_features_scored(tiny_model, tiny_config):

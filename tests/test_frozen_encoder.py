@@ -11,12 +11,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 
-from pipeline import PipelineError
+from pipeline import PipelineError, frozen_encoder
 from pipeline.config import EncoderConfig, load_config, to_dict
 from pipeline.data.splits import load_splits
 from pipeline.features import build_features, load_arrays, load_features
-from pipeline.serving import frozen_encoder
-from pipeline.serving.frozen_encoder import FrozenEncoder
+from pipeline.frozen_encoder import FrozenEncoder
 
 TEXTS = POSITIVE + NEGATIVE
 LABELS = [1] * len(POSITIVE) + [0] * len(NEGATIVE)

@@ -24,7 +24,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from pipeline.config import EncoderConfig, load_config, to_dict
-from pipeline.encoding.encoder import Encoder, embed, load_encoder
+from pipeline.encoding.encoder import Encoder, load_encoder
+from pipeline.labelable import check_texts
 
 _LOADED: dict[str, Encoder] = {}
 _LOCK = threading.Lock()
@@ -80,7 +81,6 @@ class FrozenEncoder(TransformerMixin, BaseEstimator):
 
     def transform(self, texts: Sequence[str]) -> np.ndarray:
         """One float32 vector per text, in input order (n x the encoder's vector length)."""
-        if isinstance(texts, str):
-            raise TypeError("transform takes a list of texts, not one string")
-        vectors, _ = embed(shared_encoder(self.config()), list(texts), progress=False)
-        return vectors
+        encoder = shared_encoder(self.config())
+        check_texts(texts, encoder.count_tokens)
+        return encoder.encode(list(texts))
