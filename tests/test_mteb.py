@@ -129,11 +129,6 @@ def test_config_takes_the_protocol_and_checks_its_keys():
         load_config(None, ["data.experiments=ten"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='pipeline/data/splits.py reads the eval split only for protocol "split"; '
-    'protocol "mteb" needs it too: `if cfg.protocol in ("split", "mteb")` (then drop this mark)',
-)
 def test_evaluate_reports_mtebs_means_with_each_experiment(tiny_config, workdir):
     from pipeline.evaluate import evaluate
     from pipeline.features import build_features, load_arrays

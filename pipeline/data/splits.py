@@ -44,7 +44,7 @@ def load_splits(cfg: DataConfig) -> dict[str, Split]:
     else the hub's class names or negative/positive for integer ids, else the sorted label names.
     """
     wanted = {"train": cfg.train_split}
-    if cfg.protocol == "split":
+    if cfg.protocol in ("split", "mteb"):
         wanted["eval"] = cfg.eval_split
     if cfg.test_split:
         wanted["test"] = cfg.test_split
