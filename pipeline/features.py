@@ -92,12 +92,11 @@ def _extract(
     `recorded` (the request and stamps) goes into meta.json as it is.
     """
     from pipeline.encoding.batching import MAX_PADDING, SMALL_BATCH_TOKENS
-    from pipeline.encoding.encoder import WINDOW
+    from pipeline.encoding.encoder import WINDOW, embed
 
+    run_window = None
     if encoder.config.engine == "ray":  # the same batches, run by a Ray Data actor pool
-        from pipeline.scale.ray_engine import embed
-    else:
-        from pipeline.encoding.encoder import embed
+        from pipeline.scale.ray_engine import run_window
 
     config = encoder.config
     if folder.exists():
@@ -131,6 +130,7 @@ def _extract(
                 progress=progress,
                 skip_batches=done,
                 on_batch=_checkpoint(partial, state, role, out),
+                run_window=run_window,
             )
             out.flush()
             del out

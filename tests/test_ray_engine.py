@@ -118,7 +118,9 @@ def test_a_killed_worker_changes_nothing(tiny_encoder, local_ray):
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
 
-    got, _ = ray_engine.embed(tiny, texts, progress=False, on_batch=kill_once)
+    got, _ = encoder.embed(
+        tiny, texts, progress=False, on_batch=kill_once, run_window=ray_engine.run_window
+    )
     assert killed
     assert np.array_equal(expected, got)
 

@@ -1,4 +1,4 @@
-"""The Ray engine: features (`encoder.engine=ray`) and `batch_predict --engine ray` on Ray.
+"""The Ray engine: features (`encoder.engine=ray`) and `batch_predict --ray` on Ray.
 
 The driver tokenizes and cuts the batches exactly as the local path does
 (`pipeline.encoding.encoder`, a window at a time), puts a window's token ids and batches into Ray's
@@ -28,7 +28,6 @@ from pipeline import PipelineError
 from pipeline.config import EncoderConfig
 from pipeline.data.reader import Chunk
 from pipeline.encoding.encoder import Encoder, load_encoder, run_batches
-from pipeline.encoding.encoder import embed as encoder_embed
 from pipeline.results import columns
 
 
@@ -46,25 +45,12 @@ def connect() -> None:
     logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "bars are off"
 
 
-def embed(
-    encoder: Encoder,
-    texts: list[str],
-    out: np.ndarray | None = None,
-    progress: bool = True,
-    skip_batches: int = 0,
-    on_batch: Callable[[int, int], None] | None = None,
-) -> tuple[np.ndarray, int]:
-    """`pipeline.encoding.encoder.embed` with each window's batches run by a Ray Data actor pool.
-
-    The same windows, batches, output and resume points as the local path; see `_run_window`.
-    """
-    return encoder_embed(encoder, texts, out, progress, skip_batches, on_batch, _run_window)
-
-
-def _run_window(
+def run_window(
     encoder: Encoder, ids: list[np.ndarray], batches: list[np.ndarray], skip: int
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """Run a window's batches from `skip` on; yield (batches done, positions, vectors) in order.
+    """`embed`'s `run_window` on a Ray Data actor pool: a window's batches from `skip` on, the
+    same batches, output and resume points as the local path; yields (batches done, positions,
+    vectors) in order.
 
     The token ids and batches go into the object store once; the rows are batch numbers.
     """
