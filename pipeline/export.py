@@ -5,18 +5,19 @@
 
 Writes into the model folder ``encoder.onnx`` (the plain padded model with the run's pooling and
 layers inside: it outputs the very vector the classifier was trained on, for any batch size and
-sentence length) and ``tokenizer.json``, and records both SHA-256s with what made them in
-model.json under "onnx". The classifier head stays in classifier.npz, shared with the torch
-engine. Then `Classifier.load(..., engine="onnx")` and ``predict.py --engine onnx`` run on ONNX
-Runtime alone (`pipeline.encoding.onnx_encoder`).
+sentence length), its weights ``encoder.onnx.data`` and ``tokenizer.json``, and records their
+SHA-256s with what made them in model.json under "onnx". The classifier head stays in
+classifier.npz, shared with the torch engine. Then `Classifier.load(..., engine="onnx")` and
+``predict.py --engine onnx`` run on ONNX Runtime alone (`pipeline.encoding.onnx_encoder`).
 
 The export checks itself before anything is kept, against the torch encoder (fp32, padded):
   fp32: 256 of the run's eval sentences: max |difference| of the vectors <= 1e-4, same labels;
   int8: the run's eval sentences (up to 2,000, labeled): mean cosine to fp32 >= 0.995 and
         accuracy within 0.3 points of fp32's.
 The eval sentences are read from the file the features recorded (--texts FILE to use another).
-An export that fails its check writes nothing. int8 is ONNX Runtime's dynamic quantization (int8
-weights, one scale per output channel), the FFN's down-projection kept fp32; why: docs/deploy.md.
+An export that fails its check writes nothing. int8 is ONNX Runtime's dynamic quantization (uint8
+weights per output channel, activations per tensor), the FFN's down-projection kept fp32; why:
+docs/deploy.md.
 """
 
 from __future__ import annotations
@@ -32,13 +33,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import torch
 
 from pipeline import PipelineError, cli
 from pipeline.classifier import EXPORT_KEY
 from pipeline.config import EncoderConfig
 from pipeline.encoding.encoder import Encoder, load_encoder, pooled_layers
-from pipeline.encoding.onnx_encoder import ENCODER_FILE, INPUTS, TOKENIZER_FILE, load_onnx_encoder
+from pipeline.encoding.onnx_encoder import (
+    ENCODER_FILE,
+    FILES,
+    INPUTS,
+    TOKENIZER_FILE,
+    WEIGHTS_FILE,
+    load_onnx_encoder,
+)
 from pipeline.feature_cache import FEATURES_ROOT
 from pipeline.hub import encoder_dir, weights_hash
 from pipeline.io import read_json, sha256_file, write_json
@@ -110,25 +119,30 @@ def export(model_dir: Path, precision: str = "fp32", texts_file: Path | None = N
             raise PipelineError(
                 f"{model_dir / 'model.json'} changed during the export; run it again"
             )
-        for name in (ENCODER_FILE, TOKENIZER_FILE):
+        for name in FILES.values():
             os.replace(tmp / name, model_dir / name)
     write_json(model_dir / "model.json", {**meta, EXPORT_KEY: entry})
     return entry
 
 
 def write_export(encoder: Encoder, folder: Path, precision: str) -> dict[str, Any]:
-    """Write `encoder` (padded, fp32) as ENCODER_FILE and TOKENIZER_FILE into `folder`; return
-    their model.json entry, without the check."""
+    """Write `encoder` (padded, fp32) as FILES (graph, weights, tokenizer) into `folder`;
+    return their model.json entry, without the check."""
     write_onnx(Pooled(encoder.model, encoder.config), folder / ENCODER_FILE)
     if precision == "int8":
         quantize(folder / ENCODER_FILE)
+    graph = onnx.load(str(folder / ENCODER_FILE))
+    onnx.save_model(
+        graph, str(folder / ENCODER_FILE), save_as_external_data=True, location=WEIGHTS_FILE
+    )
     backend = encoder.tokenizer.backend_tokenizer
     backend.no_padding()
     backend.enable_truncation(encoder.config.max_length)
     backend.save(str(folder / TOKENIZER_FILE))
     return {
-        "model": {"file": ENCODER_FILE, "sha256": sha256_file(folder / ENCODER_FILE)},
-        "tokenizer": {"file": TOKENIZER_FILE, "sha256": sha256_file(folder / TOKENIZER_FILE)},
+        **{
+            key: {"file": name, "sha256": sha256_file(folder / name)} for key, name in FILES.items()
+        },
         "pad_id": encoder.tokenizer.pad_token_id or 0,
         "precision": precision,
         "opset": OPSET,
@@ -251,7 +265,6 @@ def quantize(path: Path) -> None:
     The FFN's down-projection reads the GELU's output, whose range one int8 scale per tensor
     fits worst: quantized, it alone costs MiniLM 0.004 of mean cosine (docs/deploy.md).
     """
-    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     graph = onnx.load(str(path)).graph

@@ -71,7 +71,7 @@ def test_a_vector_does_not_depend_on_its_batch(exported):
     np.testing.assert_allclose(together, alone, atol=1e-5)
 
 
-@pytest.mark.parametrize("file", ["encoder.onnx", "tokenizer.json"])
+@pytest.mark.parametrize("file", ["encoder.onnx", "encoder.onnx.data", "tokenizer.json"])
 @pytest.mark.parametrize("damage", ["changed", "missing"])
 def test_a_damaged_export_is_refused(exported, file, damage):
     path = exported / file

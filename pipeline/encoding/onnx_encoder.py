@@ -1,16 +1,16 @@
 """The encoder on ONNX Runtime: `tokenizers` and `onnxruntime` alone, no torch, no transformers.
 
 `make export` (`pipeline.export`) writes ``encoder.onnx`` (the padded model with the run's pooling
-and layers inside, so it outputs the very vector the classifier was trained on) and
-``tokenizer.json`` into the model folder, and records both SHA-256s in model.json. Here they are
-checked and loaded, and texts run as the torch encoder runs them: tokenized with truncation to
-the run's max_length, sorted by length, cut into the same token-budget batches
-(`pipeline.encoding.batching`), padded, and each vector written back at its input position.
+and layers inside, so it outputs the very vector the classifier was trained on), its weights
+``encoder.onnx.data`` and ``tokenizer.json`` into the model folder, and records their SHA-256s in
+model.json. Here they are checked and loaded, and texts run as the torch encoder runs them:
+tokenized with truncation to the run's max_length, sorted by length, cut into the same
+token-budget batches (`pipeline.encoding.batching`), padded, and each vector written back at its
+input position.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +19,12 @@ from typing import Any
 import numpy as np
 
 from pipeline import PipelineError
+from pipeline.io import sha256_file
 
-ENCODER_FILE = "encoder.onnx"
+ENCODER_FILE = "encoder.onnx"  # the graph
+WEIGHTS_FILE = "encoder.onnx.data"  # its weights, beside it: ONNX Runtime maps them, not copies
 TOKENIZER_FILE = "tokenizer.json"
+FILES = {"model": ENCODER_FILE, "weights": WEIGHTS_FILE, "tokenizer": TOKENIZER_FILE}
 WINDOW = 65_536  # texts tokenized, sorted and batched together (as in the torch encoder)
 INPUTS = ("input_ids", "attention_mask")  # the graph's inputs, int64 (batch, sequence)
 
@@ -85,9 +88,12 @@ def load_onnx_encoder(
         raise PipelineError(
             f"the onnx engine needs onnxruntime and tokenizers ({err}): pip install sst2-probe"
         ) from None
-    graph = read_checked(Path(model_dir), export["model"])
-    tokenizer_json = read_checked(Path(model_dir), export["tokenizer"]).decode("utf-8")
-    tokenizer, counter = Tokenizer.from_str(tokenizer_json), Tokenizer.from_str(tokenizer_json)
+    if set(FILES) - set(export):
+        raise PipelineError(
+            f"{model_dir}'s export is an older one; run make export MODEL={model_dir}"
+        )
+    graph, _, tokenizer_file = (check_file(Path(model_dir), export[key]) for key in FILES)
+    tokenizer, counter = Tokenizer.from_file(tokenizer_file), Tokenizer.from_file(tokenizer_file)
     tokenizer.no_padding()
     tokenizer.enable_truncation(int(meta["encoder"]["max_length"]))
     counter.no_padding()
@@ -105,20 +111,17 @@ def load_onnx_encoder(
     )
 
 
-def read_checked(model_dir: Path, entry: dict[str, str]) -> bytes:
-    """The bytes of an exported file, read once and checked against its recorded SHA-256 (what
-    is checked is what is loaded)."""
+def check_file(model_dir: Path, entry: dict[str, str]) -> str:
+    """The path of an exported file, after checking it against its recorded SHA-256."""
     path = model_dir / entry["file"]
-    try:
-        data = path.read_bytes()
-    except OSError:
-        raise PipelineError(f"missing {path}; run make export MODEL={model_dir} again") from None
-    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+    if not path.is_file():
+        raise PipelineError(f"missing {path}; run make export MODEL={model_dir} again")
+    if sha256_file(path) != entry["sha256"]:
         raise PipelineError(
             f"refusing to load {path}: its SHA-256 does not match model.json (it changed after "
             f"the export); run make export MODEL={model_dir} again"
         )
-    return data
+    return str(path)
 
 
 def pad(rows: list[np.ndarray], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
