@@ -64,6 +64,8 @@ def test_quick_run_on_the_tiny_encoder(tiny_encoder, tiny_data, workdir, monkeyp
         "ours (fp32, unprepacked)",
         "sentence-transformers encode()",
         "blog's way",
+        "ONNX Runtime (fp32)",
+        "ONNX Runtime (int8)",
     }
     assert ways["ours (fp32)"]["padding"] == 1.0  # packed
     assert 1.0 <= ways["ours (int8)"]["padding"] <= 1 / (1 - MAX_PADDING)  # embed's padded batches
@@ -100,6 +102,8 @@ def test_a_run_in_fp32_only_on_mpnet_has_its_packing_rows(tiny_mpnet, tiny_data,
         "ours (fp32, unprepacked)",
         "sentence-transformers encode()",
         "blog's way",
+        "ONNX Runtime (fp32)",
+        "ONNX Runtime (int8)",
     }
     assert ways["ours (fp32)"]["padding"] == 1.0 < ways["ours (fp32, padded)"]["padding"]
     assert set(report["encoders"][str(tiny_mpnet)]["matmul_gflops"]) == {"fp32", "fp32 unpacked"}
