@@ -47,3 +47,14 @@ def token_budget_batches(
         batches.append(order[start : start + size])
         start += size
     return batches
+
+
+def pad_ids(rows: list[np.ndarray], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad token ids to the longest row; return ids and attention mask (int64)."""
+    width = max(map(len, rows))
+    input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, row in enumerate(rows):
+        input_ids[i, : len(row)] = row
+        mask[i, : len(row)] = 1
+    return input_ids, mask

@@ -20,7 +20,7 @@ from transformers.utils import logging as transformers_logging
 
 from pipeline import PipelineError
 from pipeline.config import EncoderConfig
-from pipeline.encoding.batching import token_budget_batches
+from pipeline.encoding.batching import pad_ids, token_budget_batches
 from pipeline.encoding.device import check_precision, pick_device
 from pipeline.hub import encoder_dir
 from pipeline.progress import progress_bar
@@ -222,13 +222,8 @@ def tokenize(encoder: Encoder, texts: list[str]) -> tuple[list[np.ndarray], int]
 
 
 def pad(rows: list[np.ndarray], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad token ids to the longest row; return ids and attention mask."""
-    width = max(map(len, rows))
-    input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(rows), width), dtype=np.int64)
-    for i, row in enumerate(rows):
-        input_ids[i, : len(row)] = row
-        mask[i, : len(row)] = 1
+    """`batching.pad_ids` as torch tensors: right-padded token ids and the attention mask."""
+    input_ids, mask = pad_ids(rows, pad_id)
     return torch.from_numpy(input_ids), torch.from_numpy(mask)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from pipeline import PipelineError
+from pipeline.encoding.batching import pad_ids, token_budget_batches
 from pipeline.io import sha256_file
 
 ENCODER_FILE = "encoder.onnx"  # the graph
@@ -51,7 +52,6 @@ class OnnxEncoder:
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """One float32 vector per text, in input order."""
-        from pipeline.encoding.batching import token_budget_batches
 
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         bar = _bar(len(texts)) if progress else None
@@ -61,7 +61,7 @@ class OnnxEncoder:
             lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
             order = np.argsort(-lengths, kind="stable")
             for batch in token_budget_batches(order, lengths, self.batch_tokens):
-                feed = dict(zip(INPUTS, pad([ids[i] for i in batch], self.pad_id), strict=True))
+                feed = dict(zip(INPUTS, pad_ids([ids[i] for i in batch], self.pad_id), strict=True))
                 out[start + batch] = self.session.run(None, feed)[0]
                 if bar is not None:
                     bar.update(len(batch))
@@ -122,17 +122,6 @@ def check_file(model_dir: Path, entry: dict[str, str]) -> str:
             f"the export); run make export MODEL={model_dir} again"
         )
     return str(path)
-
-
-def pad(rows: list[np.ndarray], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """Right-pad token ids to the longest row; return ids and attention mask (int64)."""
-    width = max(map(len, rows))
-    input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(rows), width), dtype=np.int64)
-    for i, row in enumerate(rows):
-        input_ids[i, : len(row)] = row
-        mask[i, : len(row)] = 1
-    return input_ids, mask
 
 
 def _cpus() -> int:
