@@ -19,36 +19,29 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from pipeline import PipelineError
-from pipeline.config import EncoderConfig
+from pipeline.config import recorded_encoder
+from pipeline.encoding.batching import Engine, Tokens, embed
+from pipeline.encoding.onnx_encoder import EXPORT_KEY
 from pipeline.hub import check_weights, encoder_dir
-from pipeline.labelable import check_texts, text_errors
+from pipeline.labelable import labelable_tokens, split_labelable
 from pipeline.probe import LinearProbe, load_probe
 from pipeline.results import result_rows
 
 ENGINES = ("auto", "onnx", "torch")
-EXPORT_KEY = "onnx"  # model.json's entry for an export (`pipeline.export`)
-
-
-class TextEncoder(Protocol):
-    """What the classifier needs of an engine: token counts and sentence vectors."""
-
-    def count_tokens(self, texts: list[str]) -> np.ndarray: ...
-
-    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray: ...
 
 
 @dataclass
 class Classifier:
     """A frozen encoder and the linear probe trained on its vectors, with the run's model.json."""
 
-    encoder: TextEncoder
+    encoder: Engine
     probe: LinearProbe
     meta: dict[str, Any]
     engine: str = "torch"
@@ -67,21 +60,16 @@ class Classifier:
             from pipeline.encoding.onnx_encoder import load_onnx_encoder
 
             return cls(load_onnx_encoder(model_dir, meta), probe, meta, "onnx")
-        return cls(_load_torch_encoder(model_dir, meta), probe, meta, "torch")
+        return cls(load_torch_encoder(model_dir, meta), probe, meta, "torch")
 
     @property
     def labels(self) -> list[str]:
         """The class names in id order (the columns of `predict_proba`)."""
         return list(self.meta["labels"])
 
-    def text_errors(self, texts: Sequence[Any]) -> list[str | None]:
-        """Why each text cannot be labeled (`pipeline.labelable`), or None."""
-        return text_errors(texts, self.encoder.count_tokens)
-
     def predict_proba(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """Class probabilities, one row per text (n x K, columns in `labels` order)."""
-        check_texts(texts, self.encoder.count_tokens)
-        return self._proba(list(texts), progress)
+        return self._proba(labelable_tokens(texts, self.encoder.tokenize), progress)
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         """The most probable label name for each text."""
@@ -89,26 +77,21 @@ class Classifier:
 
     def results(self, texts: Sequence[Any], progress: bool = False) -> list[dict[str, Any]]:
         """One row per text (`pipeline.results`): its label and probabilities, or its error."""
-        if isinstance(texts, str):
-            raise TypeError("results takes a list of texts, not one string")
-        errors = self.text_errors(texts)
-        valid = [text for text, error in zip(texts, errors, strict=True) if error is None]
-        return result_rows(texts, errors, self._proba(valid, progress), self.labels)
+        errors, tokens = split_labelable(texts, self.encoder.tokenize)
+        return result_rows(texts, errors, self._proba(tokens, progress), self.labels)
 
-    def _proba(self, texts: list[str], progress: bool) -> np.ndarray:
-        if not texts:
+    def _proba(self, tokens: Tokens, progress: bool) -> np.ndarray:
+        if not len(tokens):
             return np.empty((0, len(self.labels)))
-        return self.probe.predict_proba(self.encoder.encode(texts, progress=progress))
+        vectors, _ = embed(self.encoder, tokens, progress=progress)
+        return self.probe.predict_proba(vectors)
 
 
-def _load_torch_encoder(model_dir: Path, meta: dict[str, Any]) -> TextEncoder:
-    """The training stack's encoder for model.json's settings, if its weights are the same."""
-    unknown = set(meta["encoder"]) - {f.name for f in fields(EncoderConfig)}
-    if unknown:
-        raise PipelineError(
-            f"{model_dir} was made by a newer sst2-probe (unknown encoder settings: "
-            f"{', '.join(sorted(unknown))}); update this checkout to use it"
-        )
+def load_torch_encoder(model_dir: Path, meta: dict[str, Any], as_exported: bool = False) -> Any:
+    """The training stack's encoder for model.json's settings, if its weights are the ones the
+    classifier was trained with. `as_exported`: as `make export` traces it (fp32 on the CPU,
+    padded batches, torch's own linear layers)."""
+    config = recorded_encoder(meta["encoder"], model_dir)
     if importlib.util.find_spec("torch") is None:
         raise PipelineError(
             f"{model_dir} has no ONNX export and torch is not installed: export it where the "
@@ -116,11 +99,13 @@ def _load_torch_encoder(model_dir: Path, meta: dict[str, Any]) -> TextEncoder:
         )
     from pipeline.encoding.encoder import load_encoder  # torch is imported only here
 
-    config = EncoderConfig(**meta["encoder"])
     folder = encoder_dir(config.name, config.revision)
     if not check_weights(folder, meta["weights_sha256"], meta.get("weights_stamps")):
         raise PipelineError(
             f"encoder {config.name!r} at {folder} has other weights than the ones {model_dir} "
             "was trained with; refusing to mix them (retrain, or restore those weights)"
         )
+    if as_exported:
+        config = replace(config, precision="fp32", device="cpu")
+        return load_encoder(config, folder, prepack=False, packing=False)
     return load_encoder(config, folder)

@@ -21,7 +21,8 @@ EMPTY_SENTENCES = ("error", "drop")
 PROTOCOLS = ("split", "holdout", "kfold", "mteb")
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 DEVICES = ("auto", "cpu", "cuda")
-ENGINES = ("local", "ray")
+RUNNERS = ("local", "ray")  # where the encoder's batches run (not Classifier's engine)
+RENAMED = {"engine": "runner"}  # older encoder settings in model.json / meta.json
 
 
 @dataclass
@@ -59,7 +60,7 @@ class EncoderConfig:
     precision: str = "fp32"  # fp32 | bf16 | fp16 (CUDA only) | int8 (CPU only, compiled)
     batch_tokens: int = 4096  # tokens per batch (flat from 4k up on CPU; raise on a GPU)
     device: str = "auto"  # auto | cpu | cuda
-    engine: str = "local"  # local | ray (a Ray Data actor pool: pip install -e '.[scale]')
+    runner: str = "local"  # local | ray (a Ray Data actor pool: pip install -e '.[scale]')
 
 
 @dataclass
@@ -111,6 +112,18 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Co
     return config
 
 
+def recorded_encoder(settings: dict[str, Any], where: Path) -> EncoderConfig:
+    """The `EncoderConfig` that a model.json at `where` recorded (older names read as today's)."""
+    settings = {RENAMED.get(key, key): value for key, value in settings.items()}
+    unknown = set(settings) - {f.name for f in dataclasses.fields(EncoderConfig)}
+    if unknown:
+        raise PipelineError(
+            f"{where} was made by a newer sst2-probe (unknown encoder settings: "
+            f"{', '.join(sorted(unknown))}); update this checkout to use it"
+        )
+    return EncoderConfig(**settings)
+
+
 def to_dict(obj: Any) -> dict[str, Any]:
     """Plain-dict form of a config (or section), for JSON artifacts."""
     return dataclasses.asdict(obj)
@@ -146,7 +159,7 @@ def _validate(config: Config) -> None:
     _choice("encoder.pooling", enc.pooling, POOLINGS)
     _choice("encoder.precision", enc.precision, PRECISIONS)
     _choice("encoder.device", enc.device, DEVICES)
-    _choice("encoder.engine", enc.engine, ENGINES)
+    _choice("encoder.runner", enc.runner, RUNNERS)
     _choice("data.empty", data.empty, EMPTY_SENTENCES)
     _choice("data.protocol", data.protocol, PROTOCOLS)
     layers = enc.layer if isinstance(enc.layer, list) and enc.layer else [enc.layer]

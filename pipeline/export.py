@@ -37,11 +37,13 @@ import onnx
 import torch
 
 from pipeline import PipelineError, cli
-from pipeline.classifier import EXPORT_KEY
-from pipeline.config import EncoderConfig
-from pipeline.encoding.encoder import Encoder, load_encoder, pooled_layers
+from pipeline.classifier import load_torch_encoder
+from pipeline.config import DataConfig, EncoderConfig
+from pipeline.encoding import row_cosines
+from pipeline.encoding.encoder import Encoder, pool, pooled_layers
 from pipeline.encoding.onnx_encoder import (
     ENCODER_FILE,
+    EXPORT_KEY,
     FILES,
     INPUTS,
     TOKENIZER_FILE,
@@ -49,8 +51,8 @@ from pipeline.encoding.onnx_encoder import (
     load_onnx_encoder,
 )
 from pipeline.feature_cache import FEATURES_ROOT
-from pipeline.hub import encoder_dir, weights_hash
 from pipeline.io import read_json, sha256_file, write_json
+from pipeline.model_card import write_model_card
 from pipeline.probe import LinearProbe, load_probe
 
 log = logging.getLogger(__name__)
@@ -68,27 +70,14 @@ class Pooled(torch.nn.Module):
 
     def __init__(self, model: torch.nn.Module, config: EncoderConfig) -> None:
         super().__init__()
-        self.model, self.pooling, self.layers = model, config.pooling, pooled_layers(config)
+        self.model, self.config = model, config
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden_states = pooled_layers(self.config) != [-1]
         output = self.model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            output_hidden_states=self.layers != [-1],
+            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=hidden_states
         )
-        if self.pooling == "pooler":
-            return output.pooler_output
-        hiddens = (
-            [output.last_hidden_state]
-            if self.layers == [-1]
-            else [output.hidden_states[layer] for layer in self.layers]
-        )
-        if self.pooling == "cls":
-            return torch.cat([hidden[:, 0] for hidden in hiddens], dim=-1)
-        weights = attention_mask.unsqueeze(-1).to(torch.float32)
-        return torch.cat(
-            [(h.float() * weights).sum(dim=1) / weights.sum(dim=1) for h in hiddens], -1
-        )
+        return pool(output, attention_mask, self.config)
 
 
 def export(model_dir: Path, precision: str = "fp32", texts_file: Path | None = None) -> dict:
@@ -98,12 +87,12 @@ def export(model_dir: Path, precision: str = "fp32", texts_file: Path | None = N
         raise PipelineError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     model_dir = Path(model_dir)
     probe, meta = load_probe(model_dir)
-    texts, labels, source = check_texts(
+    texts, labels, source = sentences_to_check(
         meta, texts_file, FP32_TEXTS if precision == "fp32" else INT8_TEXTS
     )
     if precision == "int8" and labels is None:
         raise PipelineError(f"int8's check needs labeled sentences; {source} has none (--texts)")
-    encoder = load_torch_encoder(model_dir, meta)
+    encoder = load_torch_encoder(model_dir, meta, as_exported=True)
     log.info("export: torch vectors of %d sentences from %s", len(texts), source)
     reference = encoder.encode(texts)
     with tempfile.TemporaryDirectory(dir=model_dir, prefix=".export-") as tmp:
@@ -122,6 +111,7 @@ def export(model_dir: Path, precision: str = "fp32", texts_file: Path | None = N
         for name in FILES.values():
             os.replace(tmp / name, model_dir / name)
     write_json(model_dir / "model.json", {**meta, EXPORT_KEY: entry})
+    write_model_card(model_dir)
     return entry
 
 
@@ -135,10 +125,7 @@ def write_export(encoder: Encoder, folder: Path, precision: str) -> dict[str, An
     onnx.save_model(
         graph, str(folder / ENCODER_FILE), save_as_external_data=True, location=WEIGHTS_FILE
     )
-    backend = encoder.tokenizer.backend_tokenizer
-    backend.no_padding()
-    backend.enable_truncation(encoder.config.max_length)
-    backend.save(str(folder / TOKENIZER_FILE))
+    encoder.cutter.save(str(folder / TOKENIZER_FILE))  # the very tokenizer torch ran
     return {
         **{
             key: {"file": name, "sha256": sha256_file(folder / name)} for key, name in FILES.items()
@@ -153,41 +140,39 @@ def write_export(encoder: Encoder, folder: Path, precision: str) -> dict[str, An
     }
 
 
-def load_torch_encoder(model_dir: Path, meta: dict[str, Any]) -> Encoder:
-    """The run's encoder on torch as it is exported: fp32, padded batches, same weights."""
-    config = EncoderConfig(**{**meta["encoder"], "precision": "fp32", "device": "cpu"})
-    folder = encoder_dir(config.name, config.revision)
-    if weights_hash(folder) != meta["weights_sha256"]:
-        raise PipelineError(
-            f"encoder {config.name!r} at {folder} has other weights than the ones {model_dir} "
-            "was trained with; refusing to export them"
-        )
-    return load_encoder(config, folder, prepack=False, packing=False)
-
-
-def check_texts(
+def sentences_to_check(
     meta: dict[str, Any], texts_file: Path | None, n: int
 ) -> tuple[list[str], np.ndarray | None, str]:
     """Up to `n` sentences (evenly spread) and their class ids (None: unlabeled) from
-    `texts_file`, else from the file the run's features were evaluated on; and where from."""
+    `texts_file`, else the sentences the run was evaluated on (its train sentences with kfold),
+    as the features recorded them; and where they came from."""
     from pipeline.data.splits import read_split
 
+    rows = None
     if texts_file is None:
         features = FEATURES_ROOT / meta["features"] / "meta.json"
         if not features.is_file():
             raise PipelineError(
                 f"{features} is gone, so the run's eval sentences are unknown: pass --texts FILE"
             )
-        source = read_json(features)["splits"]["eval"]["source"]
-        texts_file = Path(source.split(" (")[0])  # "path (held out 25%, seed 42)": the file
+        recorded = read_json(features)
+        split = recorded["splits"].get("eval") or recorded["splits"]["train"]
+        if "origin" not in split:
+            raise PipelineError(f"{features} is older than export: pass --texts FILE")
+        texts_file, rows = Path(split["origin"]["file"]), split["origin"]["rows"]
         if not texts_file.is_file():
-            raise PipelineError(f"the run's eval file {source} is not here: pass --texts FILE")
-    split = read_split(texts_file, "test")
+            raise PipelineError(f"the run's eval file {texts_file} is not here: pass --texts FILE")
+        data = DataConfig(**{**recorded["request"]["data"], "labels": meta["labels"]})
+    else:
+        data = DataConfig()
+    split = read_split(texts_file, "test", data)
+    if rows is not None:
+        split = split.subset(np.asarray(rows), "the run's rows")
     keep = np.unique(np.linspace(0, len(split) - 1, min(n, len(split))).round().astype(int))
     labels = None if split.labels is None else split.labels[keep]
     if split.labels is not None and split.names != meta["labels"]:
         labels = None  # other class names: no accuracy to compare
-    return [split.texts[i] for i in keep], labels, str(texts_file)
+    return [split.texts[i] for i in keep], labels, split.shown
 
 
 def check(
@@ -199,9 +184,7 @@ def check(
 ) -> dict[str, Any]:
     """The check's numbers, or a PipelineError naming what failed."""
     same = probe.predict_proba(reference).argmax(1) == probe.predict_proba(exported).argmax(1)
-    cosines = (reference * exported).sum(1) / (
-        np.linalg.norm(reference, axis=1) * np.linalg.norm(exported, axis=1)
-    )
+    cosines = row_cosines(reference, exported)
     found = {
         "max_abs_diff": float(np.abs(reference - exported).max()),
         "mean_cosine": round(float(cosines.mean()), 6),

@@ -77,7 +77,7 @@ def input_stamps(config: Config) -> dict[str, Any]:
 
 
 def find(root: Path, wanted: dict[str, Any], current: dict[str, Any]) -> Path | None:
-    """The verified folder under `root` whose meta.json records request `wanted` and the
+    """The intact folder under `root` whose meta.json records request `wanted` and the
     `current` input stamps, or None."""
     if None in current.values():
         return None
@@ -91,22 +91,18 @@ def find(root: Path, wanted: dict[str, Any], current: dict[str, Any]) -> Path | 
         if (
             meta.get("request") == wanted
             and (meta.get("stamps") or {}).get("inputs") == current
-            and verified(meta_path.parent, wanted, current)
+            and adopt(meta_path.parent, wanted, current)
         ):
             return meta_path.parent
     return None
 
 
-def verified(folder: Path, wanted: dict[str, Any], current: dict[str, Any]) -> bool:
-    """True when meta.json says complete and every array matches its recorded checksum.
-
-    The arrays are checksummed only when their stamps changed. A complete folder then records
-    request `wanted` and the `current` input stamps: the caller found it for them by hashes or
-    by stamps.
-    """
+def intact(folder: Path) -> dict[str, Any] | None:
+    """The folder's meta.json when it says complete and every array matches its recorded
+    checksum, else None. Pure: the arrays are checksummed only when their stamps changed."""
     meta_path = folder / "meta.json"
     if not meta_path.is_file():
-        return False
+        return None
     try:
         meta = read_json(meta_path)
         arrays = [
@@ -115,21 +111,38 @@ def verified(folder: Path, wanted: dict[str, Any], current: dict[str, Any]) -> b
             for name, info in split["arrays"].items()
         ]
     except (PipelineError, KeyError, AttributeError, TypeError):
-        return False
+        return None
     if meta.get("complete") is not True:
-        return False
-    recorded = meta.get("stamps") or {}
+        return None
     now = stamps(path for path, _ in arrays)
-    changed = now is None or now != recorded.get("arrays")
+    changed = now is None or now != (meta.get("stamps") or {}).get("arrays")
     if changed and not all(path.is_file() and sha256_file(path) == sha for path, sha in arrays):
-        return False
-    fresh = {"inputs": current, "arrays": now}
-    if meta.get("request") != wanted or recorded != fresh:
+        return None
+    return meta
+
+
+def record_stamps(
+    folder: Path, meta: dict[str, Any], wanted: dict[str, Any], current: dict
+) -> None:
+    """Record request `wanted`, the `current` input stamps and the arrays' stamps in an intact
+    folder's meta.json, so the next run finds it by stamps without hashing."""
+    arrays = (
+        folder / f"{name}.npy" for split in meta["splits"].values() for name in split["arrays"]
+    )
+    fresh = {"inputs": current, "arrays": stamps(arrays)}
+    if meta.get("request") != wanted or meta.get("stamps") != fresh:
         try:
-            write_json(meta_path, {**meta, "request": wanted, "stamps": fresh})
+            write_json(folder / "meta.json", {**meta, "request": wanted, "stamps": fresh})
         except PipelineError:  # a read-only cache still works, checked in full each time
-            log.debug("features: cannot record stamps in %s", meta_path)
-    return True
+            log.debug("features: cannot record stamps in %s", folder / "meta.json")
+
+
+def adopt(folder: Path, wanted: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Whether `folder` is intact; if so, record that it serves `wanted` (`record_stamps`)."""
+    meta = intact(folder)
+    if meta is not None:
+        record_stamps(folder, meta, wanted, current)
+    return meta is not None
 
 
 def _settings(config: Config) -> dict[str, Any]:

@@ -27,12 +27,12 @@ from pipeline import PipelineError, cli
 from pipeline.config import Config, to_dict
 from pipeline.feature_cache import (
     FEATURES_ROOT,
+    adopt,
     features_dir,
     find,
     fingerprint_inputs,
     input_stamps,
     request,
-    verified,
 )
 from pipeline.io import read_json, sha256_file, write_json
 
@@ -66,12 +66,12 @@ def build_features(
         splits = splits or load_splits(config.data)
         inputs = fingerprint_inputs(config, splits)
         folder = features_dir(inputs, root)
-        if not verified(folder, wanted, current):
+        if not adopt(folder, wanted, current):
             from pipeline.encoding.encoder import load_encoder  # torch only when needed
 
             encoder = load_encoder(config.encoder)
             with _lock(folder):
-                if not verified(folder, wanted, current):  # nobody built it while we waited
+                if not adopt(folder, wanted, current):  # nobody built it while we waited
                     recorded = {"request": wanted, "stamps": {"inputs": current, "arrays": None}}
                     _extract(encoder, splits, inputs, folder, progress, recorded)
                     return folder
@@ -91,11 +91,10 @@ def _extract(
 
     `recorded` (the request and stamps) goes into meta.json as it is.
     """
-    from pipeline.encoding.batching import MAX_PADDING, SMALL_BATCH_TOKENS
-    from pipeline.encoding.encoder import WINDOW, embed
+    from pipeline.encoding.batching import MAX_PADDING, SMALL_BATCH_TOKENS, WINDOW, embed
 
     run_window = None
-    if encoder.config.engine == "ray":  # the same batches, run by a Ray Data actor pool
+    if encoder.config.runner == "ray":  # the same batches, run by a Ray Data actor pool
         from pipeline.scale.ray_engine import run_window
 
     config = encoder.config
@@ -226,7 +225,12 @@ def _split_meta(partial: Path, role: str, split: Split, truncated: int) -> dict[
         arrays[f"{role}_labels"] = _array_meta(partial / f"{role}_labels.npy")
     return {
         "n": len(split),
-        "source": split.source,
+        "source": split.shown,
+        "origin": {  # for code: the file (or hub split), which rows, how they were chosen
+            "file": split.source,
+            "rows": None if split.rows is None else split.rows.tolist(),
+            "chosen": split.chosen,
+        },
         "truncated": truncated,
         "labeled": split.labels is not None,
         "arrays": arrays,
@@ -246,7 +250,7 @@ def load_features(
         from pipeline.data.splits import load_splits
 
         folder = features_dir(fingerprint_inputs(config, splits or load_splits(config.data)), root)
-        if not verified(folder, wanted, current):
+        if not adopt(folder, wanted, current):
             raise PipelineError(
                 f"no features for run {config.run!r} (expected {folder}); run `make features` "
                 "with the same CONFIG/DATA/SET first"

@@ -25,7 +25,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from pipeline.config import EncoderConfig, load_config, to_dict
 from pipeline.encoding.encoder import Encoder, load_encoder
-from pipeline.labelable import check_texts
+from pipeline.labelable import labelable_tokens
 
 _LOADED: dict[str, Encoder] = {}
 _LOCK = threading.Lock()
@@ -82,5 +82,4 @@ class FrozenEncoder(TransformerMixin, BaseEstimator):
     def transform(self, texts: Sequence[str]) -> np.ndarray:
         """One float32 vector per text, in input order (n x the encoder's vector length)."""
         encoder = shared_encoder(self.config())
-        check_texts(texts, encoder.count_tokens)
-        return encoder.encode(list(texts))
+        return encoder.encode(labelable_tokens(texts, encoder.tokenize))

@@ -23,6 +23,27 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def checked_file(path: Path, sha256: str, remedy: str) -> Path:
+    """`path`, after checking it exists and has the SHA-256 its metadata recorded; `remedy` says
+    how to make it again."""
+    if not path.is_file():
+        raise PipelineError(f"missing {path}; {remedy}")
+    if sha256_file(path) != sha256:
+        raise PipelineError(
+            f"refusing to load {path}: its SHA-256 does not match the one recorded when it was "
+            f"made (the file changed since); {remedy}"
+        )
+    return path
+
+
+def usable_cpus() -> int:
+    """OMP_NUM_THREADS when set (tests share the cores that way), else the CPUs this process may
+    use: the thread count for torch, ONNX Runtime and the benchmarks."""
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temp path beside `path`; rename it into place only if the block succeeds."""

@@ -4,8 +4,8 @@ A text is labelable when it is a `str`, is valid Unicode (no unpaired surrogates
 ``"\\ud800"`` or a command-line byte that is not UTF-8 give one), and the encoder's tokenizer
 finds at least one token in it. `text_error` makes the checks that need no tokenizer (type,
 Unicode, and text that is only whitespace, control or format characters such as zero-width
-spaces); `text_errors` adds the token count, given the encoder's counter. A bad text gets its
-own error and never affects another text.
+spaces); `split_labelable` adds the token count from the engine's one tokenization, and hands
+those tokens on to be encoded. A bad text gets its own error and never affects another text.
 """
 
 from __future__ import annotations
@@ -14,12 +14,15 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from pipeline import PipelineError
+from pipeline.encoding.batching import Tokens
 
 NOT_A_STRING = "not a string"
 EMPTY = "empty text"
 INVISIBLE = ("Z", "C")  # Unicode categories with nothing to read: separators, control, format
-TokenCounter = Callable[[list[str]], Any]  # texts -> tokens in each, special tokens not counted
+Tokenize = Callable[[list[str]], Tokens]  # an engine's `tokenize`
 
 
 def text_error(text: object) -> str | None:
@@ -46,21 +49,24 @@ def printable(text: object) -> object:
     return text
 
 
-def text_errors(texts: Sequence[Any], count_tokens: TokenCounter) -> list[str | None]:
-    """`text_error` for each text, then "empty text" for one the tokenizer finds no token in."""
-    errors = [text_error(text) for text in texts]
-    valid = [i for i, error in enumerate(errors) if error is None]
-    if valid:
-        for i, count in zip(valid, count_tokens([texts[i] for i in valid]), strict=True):
-            if count == 0:
-                errors[i] = EMPTY
-    return errors
-
-
-def check_texts(texts: Sequence[Any], count_tokens: TokenCounter) -> None:
-    """Raise a clear error naming the first text that cannot be labeled, if any."""
+def split_labelable(texts: Sequence[Any], tokenize: Tokenize) -> tuple[list[str | None], Tokens]:
+    """`text_error` for each text, "empty text" for one the tokenizer finds no token in, and the
+    tokens of the labelable texts, in order (one tokenizer call for all of them)."""
     if isinstance(texts, str):
         raise TypeError("expected a list of texts, not one string")
-    for i, error in enumerate(text_errors(texts, count_tokens)):
+    errors = [text_error(text) for text in texts]
+    candidates = [i for i, error in enumerate(errors) if error is None]
+    tokens = tokenize([texts[i] for i in candidates])
+    for i, count in zip(candidates, tokens.counts, strict=True):
+        if count == 0:
+            errors[i] = EMPTY
+    return errors, tokens.take(np.flatnonzero(tokens.counts > 0))
+
+
+def labelable_tokens(texts: Sequence[Any], tokenize: Tokenize) -> Tokens:
+    """The tokens of `texts`, or a clear error naming the first text that cannot be labeled."""
+    errors, tokens = split_labelable(texts, tokenize)
+    for i, error in enumerate(errors):
         if error:
             raise PipelineError(f"text {i}: {error}; there is nothing to label")
+    return tokens

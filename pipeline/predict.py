@@ -32,11 +32,6 @@ def predict(texts: list[str], model_dir: Path, engine: str = "auto") -> list[dic
     return Classifier.load(model_dir, engine).results(texts, progress=len(texts) >= 1000)
 
 
-def read_texts(path: str) -> list[str]:
-    """Texts from a file (one a line) or stdin for '-'; a bad byte is reported with its line."""
-    return read_lines(path)
-
-
 def json_line(result: dict) -> str:
     """`result` as one line of JSON: characters that some readers take for a line end (U+0085,
     U+2028, U+2029) are escaped, so one result stays one line."""
@@ -77,7 +72,7 @@ def main() -> None:
         help="print JSON lines instead of a table, with every class's probability",
     )
     args = parser.parse_args()
-    texts = list(args.texts) + (read_texts(args.file) if args.file else [])
+    texts = list(args.texts) + (read_lines(args.file) if args.file else [])
     if not texts:
         parser.error("give texts to label, or --file")
     results = predict(texts, args.model or latest_model(), args.engine)

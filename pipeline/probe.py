@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from pipeline import PipelineError
-from pipeline.io import atomic_path, read_json, sha256_file
+from pipeline.io import atomic_path, checked_file, read_json, sha256_file
 
 MODELS_ROOT = Path("models")
 PROBE_FILE = "classifier.npz"
@@ -102,13 +102,7 @@ def load_probe(model_dir: Path) -> tuple[LinearProbe, dict[str, Any]]:
         path, expected = model_dir / meta["classifier"]["file"], meta["classifier"]["sha256"]
     except (KeyError, TypeError):
         raise PipelineError(f"{model_dir / 'model.json'} has no classifier entry") from None
-    if not path.is_file():
-        raise PipelineError(f"classifier file missing: {path}; run `make train` again")
-    if sha256_file(path) != expected:
-        raise PipelineError(
-            f"refusing to load {path}: its SHA-256 does not match model.json (the file changed "
-            "after training); run `make train` again"
-        )
+    checked_file(path, expected, "run `make train` again")
     try:
         probe = LinearProbe.load(path)
     except (ValueError, KeyError, OSError) as err:

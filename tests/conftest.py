@@ -10,7 +10,6 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in the tests may wait on the hub
@@ -52,11 +51,6 @@ def sentences(n: int) -> list[str]:
     """`n` distinct short sentences made of the positive and negative words."""
     words = POSITIVE + NEGATIVE
     return [f"{words[i % 20]} {words[(i * 7) % 20]} {i}" for i in range(n)]
-
-
-def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The cosine between each row of `a` and the same row of `b`."""
-    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
 
 
 def write_tsv(path: Path, rows: list[tuple[str, int]], header: bool = True) -> Path:

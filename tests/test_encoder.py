@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 import torch
-from conftest import row_cosines
 
 from pipeline import PipelineError
 from pipeline.config import Config, EncoderConfig
-from pipeline.encoding.batching import token_budget_batches
-from pipeline.encoding.encoder import embed, load_encoder
+from pipeline.encoding import row_cosines
+from pipeline.encoding.batching import embed
+from pipeline.encoding.encoder import load_encoder
 from pipeline.fast.int8 import SMOOTHING_ALPHA, compile_model, quantize_int8
 from pipeline.fast.recipe import recipe
 from pipeline.features import features_dir, fingerprint_inputs
@@ -45,29 +45,6 @@ def test_small_token_budget_gives_the_same_vectors(load):
     big, _ = embed(load(pooling="mean", batch_tokens=100_000), texts, progress=False)
     small, _ = embed(load(pooling="mean", batch_tokens=16), texts, progress=False)
     assert np.abs(big - small).max() <= 1e-4
-
-
-def test_token_budget_batches_cover_everything_within_budget():
-    lengths = np.array([5, 40, 12, 12, 3, 7, 40, 1])
-    order = np.argsort(-lengths, kind="stable")
-    batches = token_budget_batches(order, lengths, budget=48)
-    assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
-    for batch in batches:
-        assert len(batch) == 1 or len(batch) * lengths[batch].max() <= 48
-        padded = len(batch) * lengths[batch].max()
-        assert padded - lengths[batch].sum() <= 0.25 * padded
-
-
-def test_full_batches_have_one_length_and_small_sets_few_batches():
-    rng = np.random.default_rng(0)
-    many = rng.integers(5, 30, size=5000)  # a dataset: many sentences of every length
-    order = np.argsort(-many, kind="stable")
-    batches = token_budget_batches(order, many, budget=512)
-    mixed = [b for b in batches if len(set(many[b])) > 1]
-    assert len(mixed) <= len(set(many.tolist()))  # at most one mixed batch per length
-    few = np.repeat(np.arange(32, 10, -1), [11] + [1] * 21)  # a request: 32 sentences, 22 lengths
-    order = np.argsort(-few, kind="stable")
-    assert len(token_budget_batches(order, few, budget=4096)) <= 4
 
 
 def test_layers_and_poolings_differ(load):

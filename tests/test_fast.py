@@ -7,7 +7,8 @@ from conftest import NEGATIVE, POSITIVE
 from sklearn.linear_model import LogisticRegression
 
 from pipeline.config import EncoderConfig
-from pipeline.encoding.encoder import embed, load_encoder
+from pipeline.encoding.batching import embed
+from pipeline.encoding.encoder import load_encoder
 
 TRAIN = POSITIVE + NEGATIVE
 DEV = [f"{text} , really" for text in TRAIN] + ["fine .", "an overlong and dull melodrama"]

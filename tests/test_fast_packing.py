@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 import torch
-from conftest import row_cosines
 
 from pipeline.config import EncoderConfig
-from pipeline.encoding.batching import token_budget_batches
-from pipeline.encoding.encoder import embed, load_encoder
+from pipeline.encoding import row_cosines
+from pipeline.encoding.batching import embed, token_budget_batches
+from pipeline.encoding.encoder import load_encoder
 from pipeline.fast.packing import RunBiases, attend, pack, rounded_length, unpack
 
 MIXED = [

@@ -3,10 +3,11 @@ import shutil
 
 import pytest
 import torch
-from conftest import row_cosines
 
 from pipeline.config import EncoderConfig
-from pipeline.encoding.encoder import embed, load_encoder
+from pipeline.encoding import row_cosines
+from pipeline.encoding.batching import embed
+from pipeline.encoding.encoder import load_encoder
 from pipeline.fast.prepack import PrepackedLinear, can_prepack
 from pipeline.fast.recipe import recipe
 

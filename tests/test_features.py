@@ -10,7 +10,7 @@ from conftest import run_cli
 from pipeline import PipelineError, feature_cache
 from pipeline.config import load_config
 from pipeline.data import splits
-from pipeline.encoding import encoder
+from pipeline.encoding import batching, encoder
 from pipeline.features import build_features, load_arrays, load_features
 from pipeline.hub import weight_files
 
@@ -196,7 +196,7 @@ def test_a_large_file_on_disk_in_windows_gives_the_same_arrays(tiny_config, work
     config = load_config(tiny_config)
     whole = build_features(config, progress=False)
     monkeypatch.setattr(tables, "CHUNK_ROWS", 8)  # the train file is "large": texts on disk
-    monkeypatch.setattr(encoder, "WINDOW", 16)  # and is encoded in three windows
+    monkeypatch.setattr(batching, "WINDOW", 16)  # and is encoded in three windows
     assert type(splits.load_splits(config.data)["train"].texts).__name__ == "SpooledTexts"
     windowed = build_features(config, root=workdir / "windowed", progress=False)
     assert windowed.name == whole.name  # the same data fingerprint
@@ -211,11 +211,11 @@ def test_resume_in_a_later_window_gives_the_same_vectors(tiny_encoder, monkeypat
 
     from pipeline.config import EncoderConfig
 
-    monkeypatch.setattr(encoder, "WINDOW", 16)
+    monkeypatch.setattr(batching, "WINDOW", 16)
     loaded = encoder.load_encoder(EncoderConfig(name=str(tiny_encoder), batch_tokens=24))
     texts = [" ".join((POSITIVE + NEGATIVE)[i % 20 : i % 20 + 1 + i % 4]) for i in range(40)]
     calls = []
-    full, _ = encoder.embed(loaded, texts, progress=False, on_batch=lambda *c: calls.append(c))
+    full, _ = batching.embed(loaded, texts, progress=False, on_batch=lambda *c: calls.append(c))
     [first_window_end] = [d for d, planned in calls if d == planned][:1]
     assert [d for d, _ in calls] == list(range(1, len(calls) + 1))
     assert calls[-1][0] == calls[-1][1]
@@ -229,9 +229,9 @@ def test_resume_in_a_later_window_gives_the_same_vectors(tiny_encoder, monkeypat
 
     out = np.zeros_like(full)
     with pytest.raises(Killed):
-        encoder.embed(loaded, texts, out=out, progress=False, on_batch=kill_after)
+        batching.embed(loaded, texts, out=out, progress=False, on_batch=kill_after)
     resumed = []
-    encoder.embed(
+    batching.embed(
         loaded, texts, out=out, progress=False, skip_batches=first_window_end + 2,
         on_batch=lambda *c: resumed.append(c),
     )  # fmt: skip

@@ -67,7 +67,7 @@ def test_pipeline_clones_cross_validates_and_grid_searches_loading_each_setting_
 def test_defaults_are_the_run_configs_encoder_defaults():
     params, defaults = FrozenEncoder().get_params(), to_dict(EncoderConfig())
     assert params == {key: defaults[key] for key in params}
-    assert set(defaults) - set(params) == {"engine"}  # Ray Data actors are for stages, not here
+    assert set(defaults) - set(params) == {"runner"}  # Ray Data actors are for stages, not here
     assert FrozenEncoder().config() == EncoderConfig()
 
 

@@ -46,10 +46,18 @@ def test_onnx_answers_as_torch_does(exported):
     texts = [LONG, "", "a good film", "\u200b", *sentences(30)]
 
     assert onnx.engine == "onnx"  # auto picks the export
-    assert onnx.text_errors(texts) == torch.text_errors(texts)
-    np.testing.assert_array_equal(
-        onnx.encoder.count_tokens(texts), torch.encoder.count_tokens(texts)
-    )  # not truncated: what is counted is the text
+    onnx_tokens, torch_tokens = (
+        onnx.encoder.tokenize(texts, True),
+        torch.encoder.tokenize(texts, True),
+    )
+    for got, want in zip(
+        onnx_tokens.ids + onnx_tokens.offsets, torch_tokens.ids + torch_tokens.offsets, strict=True
+    ):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(onnx_tokens.counts, torch_tokens.counts)
+    assert (
+        onnx_tokens.truncated.tolist() == torch_tokens.truncated.tolist() == [True] + [False] * 33
+    )
     onnx_rows, torch_rows = onnx.results(texts), torch.results(texts)
     assert [r.get("label", r.get("error")) for r in onnx_rows] == [
         r.get("label", r.get("error")) for r in torch_rows

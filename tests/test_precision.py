@@ -7,7 +7,8 @@ import torch
 
 from pipeline import PipelineError
 from pipeline.config import EncoderConfig, load_config
-from pipeline.encoding.encoder import embed, load_encoder
+from pipeline.encoding.batching import embed
+from pipeline.encoding.encoder import load_encoder
 from pipeline.features import load_arrays
 from pipeline.studies.precision import (
     EmulatedMatmuls,

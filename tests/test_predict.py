@@ -4,7 +4,8 @@ import pytest
 from conftest import ROOT, run_cli
 
 from pipeline import PipelineError
-from pipeline.predict import format_table, predict, read_texts
+from pipeline.data.reader import read_lines
+from pipeline.predict import format_table, predict
 
 PREDICT = str(ROOT / "pipeline" / "predict.py")
 
@@ -26,13 +27,13 @@ def test_same_text_same_answer_whatever_the_batch(tiny_model):
     assert alone == pytest.approx(batch, abs=1e-5)
 
 
-def test_read_texts_keeps_blank_lines_and_reports_bad_bytes(tmp_path):
+def test_read_lines_keeps_blank_lines_and_reports_bad_bytes(tmp_path):
     path = tmp_path / "in.txt"
     path.write_bytes(b"good\r\n\r\nbad\n")
-    assert read_texts(str(path)) == ["good", "", "bad"]
+    assert read_lines(str(path)) == ["good", "", "bad"]
     path.write_bytes(b"good\nb\xffd\n")
     with pytest.raises(PipelineError, match="line 2: not UTF-8"):
-        read_texts(str(path))
+        read_lines(str(path))
 
 
 def test_table_shortens_long_texts():

@@ -68,8 +68,8 @@ def parent(pid: int) -> int:
 
 
 def test_unknown_engine_is_a_clear_error(tiny_config):
-    with pytest.raises(PipelineError, match=r"encoder.engine: unknown value 'spark'.*local, ray"):
-        load_config(tiny_config, ["encoder.engine=spark"])
+    with pytest.raises(PipelineError, match=r"encoder.runner: unknown value 'spark'.*local, ray"):
+        load_config(tiny_config, ["encoder.runner=spark"])
 
 
 def test_without_ray_the_error_names_the_extra(monkeypatch):
@@ -85,7 +85,7 @@ def test_ray_writes_the_folder_the_local_engine_writes(tiny_config, workdir, loc
     local = build_features(
         load_config(tiny_config, [small]), root=workdir / "local", progress=False
     )
-    config = load_config(tiny_config, [small, "encoder.engine=ray"])
+    config = load_config(tiny_config, [small, "encoder.runner=ray"])
     ray = build_features(config, root=workdir / "ray", progress=False)
     assert ray.name == local.name  # the engine is not part of the fingerprint
     expected, got = arrays(local), arrays(ray)
@@ -94,21 +94,21 @@ def test_ray_writes_the_folder_the_local_engine_writes(tiny_config, workdir, loc
     for name in expected:
         assert np.array_equal(expected[name], got[name]), name
     meta = json.loads((ray / "meta.json").read_text())
-    assert meta["encoder"]["engine"] == "ray"
+    assert meta["encoder"]["runner"] == "ray"
 
 
 def test_a_killed_worker_changes_nothing(tiny_encoder, local_ray):
     """SIGKILL the encoder actor while it holds unfinished batches: Ray starts it again and
     runs them again, and the vectors equal those of an uninterrupted local run."""
     from pipeline.config import EncoderConfig
-    from pipeline.encoding import encoder
+    from pipeline.encoding import batching, encoder
     from pipeline.scale import ray_engine
 
     tiny = encoder.load_encoder(
         EncoderConfig(name=str(tiny_encoder), pooling="mean", max_length=32, batch_tokens=32)
     )
     texts = [f"{'a rather good film ' * (i % 5)}number {i}" for i in range(250)]
-    expected, _ = encoder.embed(tiny, texts, progress=False)
+    expected, _ = batching.embed(tiny, texts, progress=False)
     killed: list[int] = []
 
     def kill_once(done: int, total: int) -> None:
@@ -118,7 +118,7 @@ def test_a_killed_worker_changes_nothing(tiny_encoder, local_ray):
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
 
-    got, _ = encoder.embed(
+    got, _ = batching.embed(
         tiny, texts, progress=False, on_batch=kill_once, run_window=ray_engine.run_window
     )
     assert killed
@@ -171,7 +171,7 @@ def test_a_killed_driver_resumes_from_its_finished_batches(
         str(slow_config),
         "--set",
         limit,
-        "encoder.engine=ray",
+        "encoder.runner=ray",
     ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "RAY_ADDRESS": local_ray}
     driver = subprocess.Popen(command, cwd=run, env=env, stderr=subprocess.DEVNULL)
@@ -183,7 +183,7 @@ def test_a_killed_driver_resumes_from_its_finished_batches(
     driver.kill()
     driver.wait()
     with caplog.at_level(logging.INFO, logger="pipeline.features"):
-        config = load_config(slow_config, [limit, "encoder.engine=ray"])
+        config = load_config(slow_config, [limit, "encoder.runner=ray"])
         resumed = build_features(config, root=run / "data/features", progress=False)
     assert f"train: resuming after batch {progress['done']['train']}" in caplog.text
     assert resumed.name == reference.name

@@ -50,14 +50,9 @@ from pipeline.bench.rates import (
 from pipeline.config import EncoderConfig, to_dict
 from pipeline.data.splits import read_split
 from pipeline.data.tables import find_split_file
-from pipeline.encoding.encoder import (
-    Encoder,
-    embed,
-    load_encoder,
-    pad,
-    token_budget_batches,
-    tokenize,
-)
+from pipeline.encoding import row_cosines
+from pipeline.encoding.batching import embed, plan
+from pipeline.encoding.encoder import Encoder, load_encoder, pad
 from pipeline.io import write_json, write_text
 
 BLOG_CHUNK = 2000
@@ -66,7 +61,7 @@ ST_BATCH_SIZES = (32, 64, 128, 256)
 
 def blog_way(encoder: Encoder, texts: list[str]) -> np.ndarray:
     """The notebook's recipe: pad all to the global longest, [CLS] of fixed chunks."""
-    ids, _ = tokenize(encoder, texts)
+    ids = encoder.tokenize(texts).ids
     padded, mask = pad(ids, encoder.tokenizer.pad_token_id)  # every row to the global longest
     out = []
     with torch.inference_mode():
@@ -109,28 +104,23 @@ def onnx_way(
 ) -> dict[str, Any]:
     """`make export`'s graph of the encoder in `precision` on ONNX Runtime (padded, the same
     token-budget batches), with its vectors' max |difference| and mean cosine to `reference`."""
-    from pipeline.encoding.onnx_encoder import load_onnx_encoder
+    from pipeline.encoding.onnx_encoder import EXPORT_KEY, load_onnx_encoder
     from pipeline.export import write_export
 
     with tempfile.TemporaryDirectory() as tmp:
         padded = load_encoder(config, prepack=False, packing=False)
         entry = write_export(padded, Path(tmp), precision)
-        onnx = load_onnx_encoder(Path(tmp), {"encoder": to_dict(config), "onnx": entry})
+        onnx = load_onnx_encoder(Path(tmp), {"encoder": to_dict(config), EXPORT_KEY: entry})
     vectors = onnx.encode(texts)
-    cosines = (vectors * reference).sum(1) / (
-        np.linalg.norm(vectors, axis=1) * np.linalg.norm(reference, axis=1)
-    )
-    lengths = np.array([len(e.ids) for e in onnx.tokenizer.encode_batch(texts)])
-    order = np.argsort(-lengths, kind="stable")
+    tokens = onnx.tokenize(texts)
+    lengths = np.array([len(row) for row in tokens.ids])
     return {
         **timed(lambda: onnx.encode(texts), repeats),
-        "padding": padding_ratio(
-            lengths, token_budget_batches(order, lengths, config.batch_tokens)
-        ),
+        "padding": padding_ratio(lengths, plan(tokens, config.batch_tokens)),
         "precision": precision,
         "limit": "fp32" + UNPACKED,  # int8 too: ONNX Runtime's int8 against torch's fp32 rate
         "max_abs_diff": float(np.abs(vectors - reference).max()),
-        "mean_cosine": float(cosines.mean()),
+        "mean_cosine": float(row_cosines(vectors, reference).mean()),
     }
 
 
@@ -182,12 +172,12 @@ def bench_encoder(
     it), with the limits (matmul rates) they are measured against."""
     config = EncoderConfig(name=name, pooling="mean", device="cpu")
     encoder = load_encoder(config)
-    lengths = np.array([len(row) for row in tokenize(encoder, texts)[0]])
+    tokens = encoder.tokenize(texts)
+    lengths = np.array([len(row) for row in tokens.ids])
     shapes = linear_shapes(encoder)
     real_tokens = int(lengths.sum())
     flops = float(flops_per_sentence(encoder, shapes, lengths).sum())
-    order = np.argsort(-lengths, kind="stable")
-    batches = token_budget_batches(order, lengths, encoder.config.batch_tokens)  # when padded
+    batches = plan(tokens, encoder.config.batch_tokens)  # when padded
     rates = matmul_rates(shapes, encoder.config.batch_tokens, precisions)
     ways: dict[str, dict[str, Any]] = {}
     runs = [(f"ours ({precision})", precision, {}) for precision in precisions]

@@ -53,11 +53,11 @@ def load_splits(cfg: DataConfig) -> dict[str, Split]:
     splits = {role: table.encode(names, ids_allowed) for role, table in tables.items()}
     if cfg.limit is not None:
         train = splits["train"]
-        splits["train"] = train.subset(np.arange(min(cfg.limit, len(train))), train.source)
+        splits["train"] = train.subset(np.arange(min(cfg.limit, len(train))), f"first {cfg.limit}")
     present = np.unique(splits["train"].labels)
     if len(present) < 2:
         raise PipelineError(
-            f"{splits['train'].source}: every training sentence has the label "
+            f"{splits['train'].shown}: every training sentence has the label "
             f"{names[present[0]]!r}; a classifier needs at least two classes"
         )
     if cfg.protocol == "holdout":
@@ -198,8 +198,8 @@ def _stratified_holdout(split: Split, fraction: float, seed: int) -> tuple[Split
             index, test_size=fraction, random_state=seed, stratify=split.labels
         )
     except ValueError as err:
-        raise PipelineError(f"cannot hold out {fraction:.0%} of {split.source}: {err}") from None
+        raise PipelineError(f"cannot hold out {fraction:.0%} of {split.shown}: {err}") from None
     return (
-        split.subset(np.sort(keep), f"{split.source} (train part)"),
-        split.subset(np.sort(held), f"{split.source} (held out {fraction:.0%}, seed {seed})"),
+        split.subset(np.sort(keep), "train part"),
+        split.subset(np.sort(held), f"held out {fraction:.0%}, seed {seed}"),
     )

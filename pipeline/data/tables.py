@@ -37,16 +37,26 @@ class Split:
 
     texts: Sequence[str]  # a list, or SpooledTexts for a large file
     labels: np.ndarray | None
-    source: str
+    source: str  # the file (or hub split) the sentences came from
     names: list[str] = field(default_factory=lambda: list(BINARY_NAMES))
+    rows: np.ndarray | None = None  # which of its sentences (0-based, in order); None: all
+    chosen: str = ""  # how those rows were chosen, for people ("held out 25%, seed 42")
 
     def __len__(self) -> int:
         return len(self.texts)
 
-    def subset(self, index: np.ndarray, source: str) -> Split:
-        """The rows at `index`, in that order."""
+    @property
+    def shown(self) -> str:
+        """The source and how its rows were chosen, for messages and meta.json."""
+        return f"{self.source} ({self.chosen})" if self.chosen else self.source
+
+    def subset(self, index: np.ndarray, chosen: str) -> Split:
+        """The rows at `index`, in that order; `chosen` says how they were chosen."""
         labels = None if self.labels is None else self.labels[index]
-        return Split([self.texts[i] for i in index], labels, source, self.names)
+        rows = np.asarray(index) if self.rows is None else self.rows[index]
+        texts = [self.texts[i] for i in index]
+        chosen = f"{self.chosen}; {chosen}" if self.chosen else chosen
+        return Split(texts, labels, self.source, self.names, rows, chosen)
 
 
 @dataclass

@@ -1,17 +1,18 @@
 """The frozen encoder: load it once, then turn sentences into one vector each.
 
-`embed` follows sentence-transformers' `encode()`: tokenize once, sort by token length, batch by a
-token budget (packed, so with no padding, where the model allows: `pipeline.fast.packing`),
-run under `torch.inference_mode()`, pool, and write each vector back at its input position.
+The torch engine of the one encode path (`pipeline.encoding.batching.embed`): it supplies
+`tokenize` (the model's own fast tokenizer, cut at max_length) and `run` (one batch under
+`torch.inference_mode()`, packed with no padding where the model allows: `pipeline.fast.packing`,
+then pooled by `pool`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,13 +21,9 @@ from transformers.utils import logging as transformers_logging
 
 from pipeline import PipelineError
 from pipeline.config import EncoderConfig
-from pipeline.encoding.batching import pad_ids, token_budget_batches
+from pipeline.encoding.batching import Tokens, embed, pad_ids, tokenize
 from pipeline.encoding.device import check_precision, pick_device
 from pipeline.hub import encoder_dir
-from pipeline.progress import progress_bar
-
-WINDOW = 65_536  # sentences sorted and batched together by `embed`
-TOKENIZE_CHUNK = 8192  # texts tokenized in one call (only their ids are kept)
 
 
 @dataclass
@@ -38,11 +35,20 @@ class Encoder:
     config: EncoderConfig
     device: torch.device
     folder: Path
+    cutter: Any = None  # the tokenizer's `tokenizers.Tokenizer`, cutting at max_length
+
+    def __post_init__(self) -> None:
+        if self.cutter is None:
+            self.cutter = cutting_tokenizer(self.tokenizer, self.config.max_length)
 
     @property
     def dim(self) -> int:
         """Length of one sentence vector: the hidden size times the number of pooled layers."""
         return self.model.config.hidden_size * len(pooled_layers(self.config))
+
+    @property
+    def batch_tokens(self) -> int:
+        return self.config.batch_tokens
 
     @property
     def prepacked(self) -> bool:
@@ -58,20 +64,34 @@ class Encoder:
 
         return runs_packed(self.model)
 
-    def count_tokens(self, texts: list[str]) -> np.ndarray:
-        """How many tokens the tokenizer finds in each text, special tokens not counted."""
-        encoded = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
-        return np.fromiter(map(len, encoded), dtype=np.int64, count=len(texts))
+    def tokenize(self, texts: list[str], offsets: bool = False) -> Tokens:
+        """Ids, real-token counts (and character offsets) from one tokenizer call."""
+        return tokenize(self.cutter, texts, offsets)
 
-    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+    def run(self, rows: list[np.ndarray]) -> np.ndarray:
+        """One batch of token ids -> its sentence vectors (float32)."""
+        input_ids, mask = pad(rows, self.tokenizer.pad_token_id)
+        with torch.inference_mode(), _autocast(self.config.precision, self.device):
+            vectors = _forward(self, input_ids.to(self.device), mask.to(self.device))
+        return vectors.float().cpu().numpy()
+
+    def encode(self, texts: list[str] | Tokens, progress: bool = False) -> np.ndarray:
         """One float32 vector per text, in input order (`embed` without the truncation count)."""
         return embed(self, texts, progress=progress)[0]
 
 
-# runs a window's batches from a given one on: yields (batches done, positions, vectors) in order
-WindowRunner = Callable[
-    [Encoder, list[np.ndarray], list[np.ndarray], int], Iterator[tuple[int, np.ndarray, np.ndarray]]
-]
+def cutting_tokenizer(tokenizer: PreTrainedTokenizerBase, max_length: int) -> Any:
+    """A copy of `tokenizer`'s fast `tokenizers.Tokenizer` that cuts at `max_length`, unpadded:
+    the one tokenizer both engines run (`make export` saves it as tokenizer.json)."""
+    from tokenizers import Tokenizer
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise PipelineError(f"{type(tokenizer).__name__} has no fast tokenizer (tokenizer.json)")
+    cutter = Tokenizer.from_str(backend.to_str())
+    cutter.no_padding()
+    cutter.enable_truncation(max_length)
+    return cutter
 
 
 def load_encoder(
@@ -140,87 +160,6 @@ def load_encoder(
     return encoder
 
 
-def embed(
-    encoder: Encoder,
-    texts: list[str],
-    out: np.ndarray | None = None,
-    progress: bool = True,
-    skip_batches: int = 0,
-    on_batch: Callable[[int, int], None] | None = None,
-    run_window: WindowRunner | None = None,
-) -> tuple[np.ndarray, int]:
-    """Vectors for `texts` in input order (into `out` if given) and the number truncated.
-
-    The texts are taken a window of WINDOW sentences at a time: tokenized, sorted by length and
-    cut into batches within the window, so memory does not grow with the number of texts. The
-    batches are a fixed function of the texts, tokenizer and token budget, so a caller can resume:
-    `skip_batches` leaves the first batches (already in `out`) alone, and `on_batch(done,
-    planned)` is called after each batch with the number of batches cut so far (done == planned
-    at the end of each window, and after the last batch). `run_window` runs a window's batches
-    (default: `run_batches`, in this process; `pipeline.scale.ray_engine` passes a Ray one).
-    """
-    run_window = run_window or run_batches
-    if out is None:
-        out = np.empty((len(texts), encoder.dim), dtype=np.float32)
-    truncated = planned = 0
-    with progress_bar(total=len(texts), unit="sent", disable=not progress, desc="encoding") as bar:
-        for start, ids, batches, cut in windows(encoder, texts):
-            truncated += cut
-            skip = min(len(batches), max(0, skip_batches - planned))
-            bar.update(sum(map(len, batches[:skip])))
-            if skip < len(batches):
-                for done, positions, vectors in run_window(encoder, ids, batches, skip):
-                    out[start + positions] = vectors
-                    bar.update(len(positions))
-                    if on_batch:
-                        on_batch(planned + done, planned + len(batches))
-            planned += len(batches)
-    return out, truncated
-
-
-def run_batches(
-    encoder: Encoder, ids: list[np.ndarray], batches: list[np.ndarray], skip: int
-) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """Run a window's batches from `skip` on, here; yield (batches done, positions, vectors)."""
-    config = encoder.config
-    with torch.inference_mode(), _autocast(config.precision, encoder.device):
-        for done, batch in enumerate(batches[skip:], start=skip + 1):
-            input_ids, mask = pad([ids[i] for i in batch], encoder.tokenizer.pad_token_id)
-            vectors = _forward(encoder, input_ids.to(encoder.device), mask.to(encoder.device))
-            yield done, batch, vectors.float().cpu().numpy()
-
-
-def windows(
-    encoder: Encoder, texts: list[str]
-) -> Iterator[tuple[int, list[np.ndarray], list[np.ndarray], int]]:
-    """`embed`'s plan, a window of WINDOW texts at a time: its first position, the token ids,
-    the batches (positions in the window, longest first) and how many texts were truncated."""
-    for start in range(0, len(texts), WINDOW):
-        ids, truncated = tokenize(encoder, texts[start : start + WINDOW])
-        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-        order = np.argsort(-lengths, kind="stable")
-        yield (
-            start,
-            ids,
-            token_budget_batches(order, lengths, encoder.config.batch_tokens, encoder.packed),
-            truncated,
-        )
-
-
-def tokenize(encoder: Encoder, texts: list[str]) -> tuple[list[np.ndarray], int]:
-    """Token ids per text (int32, truncated to max_length) and how many texts were truncated.
-
-    Tokenizes TOKENIZE_CHUNK texts at a time and keeps only the ids, so memory stays small.
-    """
-    ids, truncated = [], 0
-    for start in range(0, len(texts), TOKENIZE_CHUNK):
-        chunk = texts[start : start + TOKENIZE_CHUNK]
-        encoded = encoder.tokenizer(chunk, truncation=True, max_length=encoder.config.max_length)
-        truncated += sum(bool(e.overflowing) for e in encoded.encodings)
-        ids.extend(np.asarray(row, dtype=np.int32) for row in encoded["input_ids"])
-    return ids, truncated
-
-
 def pad(rows: list[np.ndarray], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """`batching.pad_ids` as torch tensors: right-padded token ids and the attention mask."""
     input_ids, mask = pad_ids(rows, pad_id)
@@ -232,44 +171,50 @@ def pooled_layers(config: EncoderConfig) -> list[int]:
     return config.layer if isinstance(config.layer, list) else [config.layer]
 
 
-def _forward(encoder: Encoder, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """One pooled vector per row of the batch (several layers' vectors side by side)."""
-    config = encoder.config
-    layers = pooled_layers(config)
-    inputs: dict = {"input_ids": input_ids, "output_hidden_states": layers != [-1]}
-    if encoder.packed:
-        from pipeline.fast.packing import pack
-        from pipeline.fast.prepack import ROUND_ROWS_TO
-
-        round_to = ROUND_ROWS_TO if encoder.prepacked else 1
-        packed_ids, positions, runs = pack(input_ids, mask, round_to)
-        inputs |= {"input_ids": packed_ids, "position_ids": positions, "packed_runs": runs}
-    elif not bool(mask.all()) or _compiled(config):
-        inputs["attention_mask"] = mask
-    output = encoder.model(**inputs)
+def pool(
+    output: Any, mask: torch.Tensor, config: EncoderConfig, unpack: Any = None
+) -> torch.Tensor:
+    """The run's sentence vectors from a model output: the pooler output, or the [CLS] or masked
+    mean of each pooled layer, side by side. `unpack` turns packed hidden states into padded ones.
+    The one pooling of the torch engine, the export (`pipeline.export`) and the study."""
     if config.pooling == "pooler":
         return output.pooler_output
+    layers = pooled_layers(config)
     hiddens = (
         [output.last_hidden_state]
         if layers == [-1]
         else [output.hidden_states[layer] for layer in layers]
     )
-    if encoder.packed:
-        from pipeline.fast.packing import unpack
-
+    if unpack is not None:
         hiddens = [unpack(hidden, mask) for hidden in hiddens]
-    if config.pooling == "cls":
-        return torch.cat([hidden[:, 0] for hidden in hiddens], dim=-1)
-    weights = mask.unsqueeze(-1).to(torch.float32)
-    return torch.cat(
-        [(hidden.float() * weights).sum(dim=1) / weights.sum(dim=1) for hidden in hiddens], dim=-1
-    )
+    return torch.cat([pool_tokens(hidden, mask, config.pooling) for hidden in hiddens], dim=-1)
 
 
-def _compiled(config: EncoderConfig) -> bool:
-    """Whether the model is compiled: it then always gets a mask, so one graph serves all batches
-    (without padding, no mask saves the eager path its mask work)."""
-    return config.precision == "int8"
+def pool_tokens(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """[CLS] (token 0) or the masked mean over tokens of `hidden` (batch, [layers,] tokens, dim)."""
+    if pooling == "cls":
+        return hidden[..., 0, :]
+    shape = (mask.shape[0],) + (1,) * (hidden.dim() - 3) + (mask.shape[1], 1)
+    weights = mask.reshape(shape).to(torch.float32)
+    return (hidden.float() * weights).sum(dim=-2) / weights.sum(dim=-2)
+
+
+def _forward(encoder: Encoder, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """One pooled vector per row of the batch (several layers' vectors side by side)."""
+    config = encoder.config
+    inputs: dict = {"input_ids": input_ids, "output_hidden_states": pooled_layers(config) != [-1]}
+    unpack = None
+    if encoder.packed:
+        from pipeline.fast.packing import pack, unpack
+        from pipeline.fast.prepack import ROUND_ROWS_TO
+
+        round_to = ROUND_ROWS_TO if encoder.prepacked else 1
+        packed_ids, positions, runs = pack(input_ids, mask, round_to)
+        inputs |= {"input_ids": packed_ids, "position_ids": positions, "packed_runs": runs}
+    elif not bool(mask.all()) or config.precision == "int8":
+        # int8 runs compiled: a mask every time keeps it one graph (else no mask saves its work)
+        inputs["attention_mask"] = mask
+    return pool(encoder.model(**inputs), mask, config, unpack)
 
 
 def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:

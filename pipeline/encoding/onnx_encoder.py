@@ -3,15 +3,13 @@
 `make export` (`pipeline.export`) writes ``encoder.onnx`` (the padded model with the run's pooling
 and layers inside, so it outputs the very vector the classifier was trained on), its weights
 ``encoder.onnx.data`` and ``tokenizer.json`` into the model folder, and records their SHA-256s in
-model.json. Here they are checked and loaded, and texts run as the torch encoder runs them:
-tokenized with truncation to the run's max_length, sorted by length, cut into the same
-token-budget batches (`pipeline.encoding.batching`), padded, and each vector written back at its
-input position.
+model.json. Here they are checked and loaded as the ONNX Runtime engine of the one encode path
+(`pipeline.encoding.batching.embed`): it supplies `tokenize` (tokenizer.json, cut at the run's
+max_length) and `run` (one padded batch through the session).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,14 +17,14 @@ from typing import Any
 import numpy as np
 
 from pipeline import PipelineError
-from pipeline.encoding.batching import pad_ids, token_budget_batches
-from pipeline.io import sha256_file
+from pipeline.encoding.batching import Tokens, embed, pad_ids, tokenize
+from pipeline.io import checked_file, usable_cpus
 
 ENCODER_FILE = "encoder.onnx"  # the graph
 WEIGHTS_FILE = "encoder.onnx.data"  # its weights, beside it: ONNX Runtime maps them, not copies
 TOKENIZER_FILE = "tokenizer.json"
+EXPORT_KEY = "onnx"  # model.json's entry for an export
 FILES = {"model": ENCODER_FILE, "weights": WEIGHTS_FILE, "tokenizer": TOKENIZER_FILE}
-WINDOW = 65_536  # texts tokenized, sorted and batched together (as in the torch encoder)
 INPUTS = ("input_ids", "attention_mask")  # the graph's inputs, int64 (batch, sequence)
 
 
@@ -35,39 +33,27 @@ class OnnxEncoder:
     """A checked ONNX Runtime session and tokenizer, with the run's batching settings."""
 
     session: Any  # onnxruntime.InferenceSession
-    tokenizer: Any  # tokenizers.Tokenizer, truncating to max_length
-    counter: Any  # tokenizers.Tokenizer, not truncating (for `count_tokens`)
+    tokenizer: Any  # tokenizers.Tokenizer, cutting at max_length
     pad_id: int
     batch_tokens: int
+    packed = False  # the graph takes padded batches
 
     @property
     def dim(self) -> int:
         """Length of one sentence vector (the graph's output width)."""
         return int(self.session.get_outputs()[0].shape[1])
 
-    def count_tokens(self, texts: list[str]) -> np.ndarray:
-        """How many tokens the tokenizer finds in each text, special tokens not counted."""
-        encoded = self.counter.encode_batch(texts, add_special_tokens=False)
-        return np.fromiter((len(e.ids) for e in encoded), dtype=np.int64, count=len(texts))
+    def tokenize(self, texts: list[str], offsets: bool = False) -> Tokens:
+        """Ids, real-token counts (and character offsets) from one tokenizer call."""
+        return tokenize(self.tokenizer, texts, offsets)
 
-    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+    def run(self, rows: list[np.ndarray]) -> np.ndarray:
+        """One batch of token ids -> its sentence vectors."""
+        return self.session.run(None, dict(zip(INPUTS, pad_ids(rows, self.pad_id), strict=True)))[0]
+
+    def encode(self, texts: list[str] | Tokens, progress: bool = False) -> np.ndarray:
         """One float32 vector per text, in input order."""
-
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        bar = _bar(len(texts)) if progress else None
-        for start in range(0, len(texts), WINDOW):
-            encoded = self.tokenizer.encode_batch(texts[start : start + WINDOW])
-            ids = [np.asarray(e.ids, dtype=np.int64) for e in encoded]
-            lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-            order = np.argsort(-lengths, kind="stable")
-            for batch in token_budget_batches(order, lengths, self.batch_tokens):
-                feed = dict(zip(INPUTS, pad_ids([ids[i] for i in batch], self.pad_id), strict=True))
-                out[start + batch] = self.session.run(None, feed)[0]
-                if bar is not None:
-                    bar.update(len(batch))
-        if bar is not None:
-            bar.close()
-        return out
+        return embed(self, texts, progress=progress)[0]
 
 
 def load_onnx_encoder(
@@ -78,7 +64,7 @@ def load_onnx_encoder(
     `threads`: ONNX Runtime's intra-op threads (default: OMP_NUM_THREADS, else the CPUs this
     process may use).
     """
-    export = meta.get("onnx")
+    export = meta.get(EXPORT_KEY)
     if not export:
         raise PipelineError(f"{model_dir} has no ONNX export; run make export MODEL={model_dir}")
     try:
@@ -92,14 +78,16 @@ def load_onnx_encoder(
         raise PipelineError(
             f"{model_dir}'s export is an older one; run make export MODEL={model_dir}"
         )
-    graph, _, tokenizer_file = (check_file(Path(model_dir), export[key]) for key in FILES)
-    tokenizer, counter = Tokenizer.from_file(tokenizer_file), Tokenizer.from_file(tokenizer_file)
+    again = f"run make export MODEL={model_dir} again"
+    graph, _, tokenizer_file = (
+        str(checked_file(Path(model_dir) / export[key]["file"], export[key]["sha256"], again))
+        for key in FILES
+    )
+    tokenizer = Tokenizer.from_file(tokenizer_file)
     tokenizer.no_padding()
     tokenizer.enable_truncation(int(meta["encoder"]["max_length"]))
-    counter.no_padding()
-    counter.no_truncation()
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or _cpus()
+    options.intra_op_num_threads = threads or usable_cpus()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: its warnings are about unused initializers
     try:
@@ -107,32 +95,5 @@ def load_onnx_encoder(
     except Exception as err:  # ORT raises its own kinds (Fail, InvalidGraph, ...)
         raise PipelineError(f"{model_dir / export['model']['file']}: cannot load ({err})") from None
     return OnnxEncoder(
-        session, tokenizer, counter, int(export["pad_id"]), int(meta["encoder"]["batch_tokens"])
+        session, tokenizer, int(export["pad_id"]), int(meta["encoder"]["batch_tokens"])
     )
-
-
-def check_file(model_dir: Path, entry: dict[str, str]) -> str:
-    """The path of an exported file, after checking it against its recorded SHA-256."""
-    path = model_dir / entry["file"]
-    if not path.is_file():
-        raise PipelineError(f"missing {path}; run make export MODEL={model_dir} again")
-    if sha256_file(path) != entry["sha256"]:
-        raise PipelineError(
-            f"refusing to load {path}: its SHA-256 does not match model.json (it changed after "
-            f"the export); run make export MODEL={model_dir} again"
-        )
-    return str(path)
-
-
-def _cpus() -> int:
-    """OMP_NUM_THREADS when set (tests share the cores that way), else the usable CPUs."""
-    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
-        return max(1, int(os.environ["OMP_NUM_THREADS"]))
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _bar(total: int) -> Any:
-    """A progress bar (tqdm, imported only for long work)."""
-    from pipeline.progress import progress_bar
-
-    return progress_bar(total=total, desc="encoding", unit="sent")

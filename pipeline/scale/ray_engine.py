@@ -1,11 +1,10 @@
-"""The Ray engine: features (`encoder.engine=ray`) and `batch_predict --ray` on Ray.
+"""The Ray engine: features (`encoder.runner=ray`) and `batch_predict --ray` on Ray.
 
-The driver tokenizes and cuts the batches exactly as the local path does
-(`pipeline.encoding.encoder`, a window at a time), puts a window's token ids and batches into Ray's
+The driver tokenizes and cuts the batches exactly as the local path does (`embed` in
+`pipeline.encoding.batching`, a window at a time), puts a window's token ids and batches into Ray's
 object store once, and sends only batch numbers through `map_batches`. Each actor loads the encoder
 once and runs its batches with the local path's `run_batches`; the driver writes the vectors back at
-their input positions, in batch order, so the output and its resume points are those of
-`pipeline.encoding.encoder.embed`.
+their input positions, in batch order, so the output and its resume points are those of `embed`.
 Batch prediction streams its chunks to Ray actors that each hold one Classifier (`predict_parts`).
 
 Ray comes from the optional extra: `pip install -e '.[scale]'`. With RAY_ADDRESS set the engine
@@ -27,7 +26,8 @@ import torch
 from pipeline import PipelineError
 from pipeline.config import EncoderConfig
 from pipeline.data.reader import Chunk
-from pipeline.encoding.encoder import Encoder, load_encoder, run_batches
+from pipeline.encoding.batching import run_batches
+from pipeline.encoding.encoder import Encoder, load_encoder
 from pipeline.results import columns
 
 
@@ -157,7 +157,7 @@ class _Embedder:
             self.encoder = load_encoder(self.config, self.folder)
         order, bounds = self.plan["positions"], self.plan["bounds"]
         batches = [order[bounds[b] : bounds[b + 1]] for b in rows["batch"]]
-        done = list(run_batches(self.encoder, self.ids, batches, skip=0))
+        done = list(run_batches(self.encoder, self.ids, batches))
         return {
             "position": np.concatenate([positions for _, positions, _ in done]),
             "vector": np.concatenate([vectors for _, _, vectors in done]),
@@ -196,6 +196,6 @@ def _ray() -> Any:
         import ray.data
     except ImportError:
         raise PipelineError(
-            "encoder.engine=ray needs Ray: pip install -e '.[scale]' (make setup installs it)"
+            "encoder.runner=ray needs Ray: pip install -e '.[scale]' (make setup installs it)"
         ) from None
     return ray

@@ -40,10 +40,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from pipeline import PipelineError, cli
 from pipeline.config import Config, EncoderConfig
 from pipeline.data.splits import Split, load_splits
-from pipeline.encoding.encoder import Encoder, embed, load_encoder
+from pipeline.encoding import row_cosines
+from pipeline.encoding.batching import embed
+from pipeline.encoding.encoder import Encoder, load_encoder
 from pipeline.evaluate import evaluate
 from pipeline.fast.recipe import recipe
-from pipeline.feature_cache import features_dir, fingerprint_inputs, input_stamps, request, verified
+from pipeline.feature_cache import adopt, features_dir, fingerprint_inputs, input_stamps, request
 from pipeline.features import FEATURES_ROOT, _extract, build_features, load_arrays
 from pipeline.io import write_json, write_text
 from pipeline.probe import load_probe
@@ -128,7 +130,7 @@ def emulated_features(config: Config, splits: dict[str, Split]) -> tuple[Path, i
     folder = features_dir(inputs, FEATURES)
     inputs[precision] = recipe(precision, torch.device("cpu"), **FAST_CPU)
     wanted, current = request(config), input_stamps(config)
-    if verified(folder, wanted, current):
+    if adopt(folder, wanted, current):
         return folder, 0
     with emulated() as mode:
         encoder = load_as_on_a_fast_cpu(config.encoder)
@@ -139,7 +141,7 @@ def emulated_features(config: Config, splits: dict[str, Split]) -> tuple[Path, i
 
 def cosines(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     """Mean, 1st percentile and minimum of the row-wise cosine between `a` and `b`."""
-    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    cos = row_cosines(a, b)
     return {"mean": float(cos.mean()), "p1": float(np.percentile(cos, 1)), "min": float(cos.min())}
 
 

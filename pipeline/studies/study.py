@@ -32,7 +32,8 @@ import torch
 from pipeline import cli, plots
 from pipeline.config import Config
 from pipeline.data.splits import load_splits
-from pipeline.encoding.encoder import Encoder, load_encoder, pad, token_budget_batches, tokenize
+from pipeline.encoding.batching import plan, windows
+from pipeline.encoding.encoder import Encoder, load_encoder, pad, pool_tokens
 from pipeline.io import atomic_path, write_json, write_text
 from pipeline.progress import progress_bar
 from pipeline.train import logistic_regression_cv
@@ -88,9 +89,8 @@ def word_mask(encoder: Encoder, ids: list[np.ndarray], width: int) -> torch.Tens
 
 
 def extract(encoder: Encoder, texts: list[str]) -> dict[str, np.ndarray]:
-    """Every layer's cls and mean, the pooler output if any, and the attention pair, per text."""
-    ids, _ = tokenize(encoder, texts)
-    lengths = np.array([len(row) for row in ids])
+    """Every layer's cls and mean, the pooler output if any, and the attention pair, per text:
+    `embed`'s windows and batches, with the whole model output kept for each batch."""
     layers, dim = encoder.model.config.num_hidden_layers + 1, encoder.model.config.hidden_size
     out = {
         "cls": np.empty((len(texts), layers, dim), np.float32),
@@ -101,29 +101,28 @@ def extract(encoder: Encoder, texts: list[str]) -> dict[str, np.ndarray]:
     has_pooler = getattr(encoder.model, "pooler", None) is not None
     if has_pooler:
         out["pooler"] = np.empty((len(texts), dim), np.float32)
-    order = np.argsort(-lengths, kind="stable")
-    batches = token_budget_batches(order, lengths, encoder.config.batch_tokens)
     with torch.inference_mode(), progress_bar(total=len(texts), unit="sent", desc="study") as bar:
-        for batch in batches:
-            input_ids, mask = pad([ids[i] for i in batch], encoder.tokenizer.pad_token_id)
-            output = encoder.model(
-                input_ids=input_ids.to(encoder.device),
-                attention_mask=mask.to(encoder.device),
-                output_hidden_states=True,
-                output_attentions=True,
-            )
-            hidden = torch.stack(output.hidden_states, dim=1).cpu()  # (B, layers, T, D)
-            weights = mask[:, None, :, None].float()
-            out["cls"][batch] = hidden[:, :, 0].numpy()
-            out["mean"][batch] = ((hidden * weights).sum(2) / weights.sum(2)).numpy()
-            words = word_mask(encoder, [ids[i] for i in batch], input_ids.shape[1])
-            pair, control = attention_pair(
-                hidden[:, 0], hidden[:, -1], torch.stack(output.attentions, dim=1).cpu(), words
-            )
-            out["attention_pair"][batch], out["pair_control"][batch] = pair.numpy(), control.numpy()
-            if has_pooler:
-                out["pooler"][batch] = output.pooler_output.cpu().numpy()
-            bar.update(len(batch))
+        for start, tokens in windows(encoder, texts):
+            for batch in plan(tokens, encoder.config.batch_tokens):
+                rows = [tokens.ids[i] for i in batch]
+                input_ids, mask = pad(rows, encoder.tokenizer.pad_token_id)
+                output = encoder.model(
+                    input_ids=input_ids.to(encoder.device),
+                    attention_mask=mask.to(encoder.device),
+                    output_hidden_states=True,
+                    output_attentions=True,
+                )
+                hidden = torch.stack(output.hidden_states, dim=1).cpu()  # (B, layers, T, D)
+                at = start + batch
+                out["cls"][at] = pool_tokens(hidden, mask, "cls").numpy()
+                out["mean"][at] = pool_tokens(hidden, mask, "mean").numpy()
+                words = word_mask(encoder, rows, input_ids.shape[1])
+                attentions = torch.stack(output.attentions, dim=1).cpu()
+                pair, control = attention_pair(hidden[:, 0], hidden[:, -1], attentions, words)
+                out["attention_pair"][at], out["pair_control"][at] = pair.numpy(), control.numpy()
+                if has_pooler:
+                    out["pooler"][at] = output.pooler_output.cpu().numpy()
+                bar.update(len(batch))
     return out
 
 
