@@ -4,9 +4,10 @@ C is chosen by stratified k-fold cross-validation on the train split only, over 
 log-spaced grid ``train.cs``; the best C is then refit on the whole train split. The classifier is
 saved to ``models/<run>/classifier.npz`` (plain arrays, see `pipeline.probe`) with a ``model.json``
 that records what made it (encoder and the stamps of its weight files, pooling, layer, max_length,
-features, C, CV accuracy, library versions) and the classifier file's SHA-256, checked before it
-is loaded. ``train.save_joblib`` adds the fitted scikit-learn object as ``classifier.joblib`` for
-your own code; the pipeline itself never unpickles anything.
+features, the data and its splits, C, CV accuracy, library versions) and the classifier file's
+SHA-256, checked before it is loaded; and a model card, ``README.md`` (`pipeline.model_card`).
+``train.save_joblib`` adds the fitted scikit-learn object as ``classifier.joblib`` for your own
+code; the pipeline itself never unpickles anything.
 
     python -m pipeline.train --config configs/sst2-minilm.yaml --data ../shared/data/sst2-glue
 """
@@ -29,6 +30,7 @@ from pipeline import PipelineError, cli
 from pipeline.config import Config, to_dict
 from pipeline.features import FEATURES_ROOT, load_arrays, load_features
 from pipeline.io import atomic_path, sha256_file, write_json
+from pipeline.model_card import data_entry, write_model_card
 from pipeline.probe import MODELS_ROOT, PROBE_FILE, LinearProbe
 
 log = logging.getLogger(__name__)
@@ -97,6 +99,7 @@ def train(
             "weights_sha256": features_meta["inputs"]["weights_sha256"],
             "weights_stamps": features_meta.get("stamps", {}).get("inputs", {}).get("weights"),
             "features": folder.name,
+            "data": data_entry(config.data, features_meta["splits"]),
             "labels": names,
             "n_train": len(y),
             "dim": int(x.shape[1]),
@@ -112,6 +115,7 @@ def train(
             "versions": {name: version(name) for name in VERSIONED},
         },
     )
+    write_model_card(model_dir)
     log.info("train: saved %s", model_dir)
     return model_dir
 

@@ -30,6 +30,11 @@ def test_saves_classifier_and_what_made_it(features, workdir):
     assert meta["n_train"] == 40 and meta["dim"] == 32
     assert {"scikit-learn", "transformers", "torch"} <= set(meta["versions"])
     assert not (model_dir / "classifier.joblib").exists()  # no pickle unless asked for
+    data = meta["data"]
+    assert data["dir"] == "sst2" and data["protocol"] == "split"  # a folder by name only
+    assert data["splits"]["train"] == {"n": 40, "source": "train.tsv", "truncated": 0}
+    assert data["splits"]["eval"]["source"] == "dev.tsv"
+    assert (model_dir / "README.md").read_text().startswith("---\nlicense: ")  # the model card
     classifier, _ = load_probe(model_dir)
     assert classifier.predict_proba([[0.0] * 32]).shape == (1, 2)
 
