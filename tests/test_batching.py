@@ -28,6 +28,8 @@ def test_offsets_index_the_text_the_user_typed(encoder):
     assert all(covered[i] for i, char in enumerate(TEXT) if not char.isspace())
     assert TEXT[slice(*words[0])] == "Héllo" and TEXT[slice(*words[1])] == ","
     assert tokens.offsets[1][1:-1].tolist() == [[0, 4]]
+    assert tokens.words[0][0] == tokens.words[0][-1] == -1  # [CLS], [SEP]
+    assert tokens.words[0][1:4].tolist() == [0, 1, 2]  # "Héllo", ",", "wörld": punctuation alone
 
 
 def test_counts_and_truncation_come_from_the_same_call(encoder):
@@ -36,7 +38,7 @@ def test_counts_and_truncation_come_from_the_same_call(encoder):
     assert tokens.counts.tolist() == [30, 1, 0]  # 32 with [CLS] and [SEP]
     assert tokens.truncated.tolist() == [True, False, False]
     assert [len(ids) for ids in tokens.ids] == [32, 3, 2]
-    assert tokens.offsets is None  # kept only when asked for
+    assert tokens.offsets is None and tokens.words is None  # kept only when asked for
 
 
 def test_encoding_tokens_equals_encoding_texts(encoder):

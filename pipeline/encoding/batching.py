@@ -29,6 +29,7 @@ class Tokens:
     counts: np.ndarray  # real tokens read (special tokens not counted); 0: nothing to encode
     truncated: np.ndarray  # bool: the text was cut at max_length
     offsets: list[np.ndarray] | None = None  # (tokens, 2) character spans; (0, 0): special
+    words: list[np.ndarray] | None = None  # the pre-tokenizer's word of each token; -1: special
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -40,6 +41,7 @@ class Tokens:
             self.counts[list(rows)],
             self.truncated[list(rows)],
             None if self.offsets is None else [self.offsets[i] for i in rows],
+            None if self.words is None else [self.words[i] for i in rows],
         )
 
 
@@ -65,8 +67,8 @@ WindowRunner = Callable[
 
 def tokenize(tokenizer: Any, texts: Sequence[str], offsets: bool = False) -> Tokens:
     """`texts` through a `tokenizers.Tokenizer` set to truncate at max_length, TOKENIZE_CHUNK at a
-    time; `offsets` keeps each token's character span (Python string indexes) too."""
-    ids, counts, truncated, spans = [], [], [], []
+    time; `offsets` keeps each token's character span (Python string indexes) and word too."""
+    ids, counts, truncated, spans, words = [], [], [], [], []
     for start in range(0, len(texts), TOKENIZE_CHUNK):
         for encoding in tokenizer.encode_batch(list(texts[start : start + TOKENIZE_CHUNK])):
             ids.append(np.asarray(encoding.ids, dtype=np.int64))
@@ -74,11 +76,14 @@ def tokenize(tokenizer: Any, texts: Sequence[str], offsets: bool = False) -> Tok
             truncated.append(bool(encoding.overflowing))
             if offsets:
                 spans.append(np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2))
+                word_ids = [-1 if word is None else word for word in encoding.word_ids]
+                words.append(np.asarray(word_ids, dtype=np.int64))
     return Tokens(
         ids,
         np.asarray(counts, dtype=np.int64),
         np.asarray(truncated, dtype=bool),
         spans if offsets else None,
+        words if offsets else None,
     )
 
 
