@@ -1,15 +1,15 @@
 """Stage 3, evaluate: score the saved classifier, next to a most-frequent-class baseline.
 
-The protocol decides what is scored: ``split`` and ``holdout`` score the eval split;
-``kfold`` (no eval split) scores out-of-fold predictions of a nested cross-validation on train
-(outer ``data.folds`` folds, C chosen inside each by ``train.cv``-fold CV, as train does);
-``mteb`` scores MTEB's few-shot experiments on the eval split (`pipeline.studies.mteb`): their mean
-accuracy and macro-F1, each experiment's scores beside them, the other metrics and the figures over
-all the experiments' predictions. A labeled test split is scored too. Reports accuracy, macro-F1,
-ROC-AUC (one-vs-rest macro for K classes), per-class precision/recall/F1 and the confusion matrix;
-for two classes also the positive class's precision, recall and F1. Writes
-``reports/<run>/metrics.json``, ``report.md`` and four figures (confusion matrix, ROC,
-reliability, accuracy by length), and prints a table.
+The data's protocol (`pipeline.protocols`) decides what is scored: ``split`` and ``holdout`` score
+the eval split; ``kfold`` (no eval split) scores out-of-fold predictions of a nested
+cross-validation on train (outer ``data.folds`` folds, C chosen inside each by ``train.cv``-fold
+CV, as train does); ``mteb`` scores MTEB's few-shot experiments on the eval split (`pipeline.mteb`):
+their mean accuracy and macro-F1, each experiment's scores beside them, the other metrics and the
+figures over all the experiments' predictions. A labeled test split is scored the same way.
+Reports accuracy, macro-F1, ROC-AUC (one-vs-rest macro for K classes), per-class
+precision/recall/F1 and the confusion matrix; for two classes also the positive class's
+precision, recall and F1. Writes ``reports/<run>/metrics.json``, ``report.md`` and four figures
+(confusion matrix, ROC, reliability, accuracy by length), and prints a table.
 
     python -m pipeline.evaluate --config configs/sst2-minilm.yaml --data ../shared/data/sst2-glue
 """
@@ -17,6 +17,7 @@ reliability, accuracy by length), and prints a table.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -29,16 +30,16 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
     roc_auc_score,
 )
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from pipeline import PipelineError, cli, plots
 from pipeline.config import Config
 from pipeline.data.splits import load_splits
 from pipeline.features import FEATURES_ROOT, load_arrays, load_features
 from pipeline.io import write_json, write_text
+from pipeline.model_card import write_model_card
 from pipeline.probe import MODELS_ROOT, load_probe
+from pipeline.protocols import PROTOCOLS, Scored
 from pipeline.report import REPORTS_ROOT, markdown_report, table
-from pipeline.train import logistic_regression_cv
 
 log = logging.getLogger(__name__)
 
@@ -84,42 +85,15 @@ def majority_proba(y_train: np.ndarray, n: int, k: int) -> np.ndarray:
     return proba
 
 
-def out_of_fold_proba(config: Config, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, list]:
-    """Nested CV: probabilities for each row from a model that never saw it, and fold accuracies.
-
-    The outer folds are stratified (``data.folds``, seeded); inside each, C is chosen by the same
-    cross-validated grid search that train uses.
-    """
-    outer = StratifiedKFold(config.data.folds, shuffle=True, random_state=config.data.seed)
-    proba = cross_val_predict(
-        logistic_regression_cv(config), x, y, cv=outer, method="predict_proba"
-    )
-    correct = proba.argmax(axis=1) == y
-    return proba, [float(correct[test].mean()) for _, test in outer.split(x, y)]
-
-
-def mteb_proba(
-    config: Config, x_train: np.ndarray, y_train: np.ndarray, x: np.ndarray, y: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """MTEB's experiments (`pipeline.studies.mteb`) scored on (x, y): the labels and probabilities
-    of every experiment stacked (so their accuracy is the mean), and MTEB's own scores."""
-    from pipeline.studies import mteb
-
-    data = config.data
-    log.info("evaluate: MTEB's protocol, %s", mteb_setting(config))
-    result, probas = mteb.evaluate(
-        x_train, y_train, x, y, data.samples_per_label, data.experiments, data.seed
-    )
-    return np.tile(y, len(probas)), probas.reshape(-1, probas.shape[-1]), result
-
-
-def mteb_setting(config: Config) -> str:
-    return f"{config.data.experiments} experiments x {config.data.samples_per_label} per label"
-
-
-def mteb_summary(result: dict[str, Any]) -> dict[str, Any]:
-    """MTEB's means as the classifier's accuracy and macro-F1, its scores beside them."""
-    return {"accuracy": result["accuracy"], "macro_f1": result["f1"], "mteb": result}
+def scored_metrics(
+    scored: Scored, y_train: np.ndarray, names: list[str]
+) -> dict[str, dict[str, Any]]:
+    """The classifier's scores (the protocol's own over the pooled ones) and the baseline's."""
+    n, k = len(scored.y), len(names)
+    return {
+        "classifier": {**scores(scored.y, scored.proba, names), **scored.scores},
+        "most_frequent_baseline": scores(scored.y, majority_proba(y_train, n, k), names),
+    }
 
 
 def evaluate(
@@ -138,20 +112,12 @@ def evaluate(
             f"{model_meta['features']}, but this config gives {folder.name}; run `make train` again"
         )
     names = model_meta["labels"]
-    x_train, y_train = load_arrays(folder, "train")
-    folds = experiments = None
-    if config.data.protocol == "kfold":
-        log.info("evaluate: %d-fold nested cross-validation on train", config.data.folds)
-        role, y_eval = "train", y_train
-        proba, folds = out_of_fold_proba(config, x_train, y_train)
-    elif config.data.protocol == "mteb":
-        role, (x_eval, y_eval) = "eval", load_arrays(folder, "eval")
-        y_eval, proba, experiments = mteb_proba(config, x_train, y_train, x_eval, y_eval)
-    else:
-        role = "eval"
-        x_eval, y_eval = load_arrays(folder, "eval")
-        proba = classifier.predict_proba(x_eval)
-    texts = splits[role].texts * (len(y_eval) // len(splits[role]))  # mteb: every experiment's
+    protocol = PROTOCOLS[config.data.protocol]
+    train = load_arrays(folder, "train")
+    held = load_arrays(folder, "eval") if "eval" in splits else None  # kfold: none
+    scored = protocol(config, train, held, classifier)
+    role = "train" if scored.on_train else "eval"
+    texts = splits[role].texts
     metrics = {
         "run": config.run,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -163,75 +129,64 @@ def evaluate(
         "C": model_meta["C"],
         "cv_accuracy": model_meta["cv_accuracy"],
         "features": folder.name,
-        "scored": role if folds is None else f"train, out of fold ({len(folds)} folds)",
-        "classifier": scores(y_eval, proba, names),
-        "most_frequent_baseline": scores(
-            y_eval, majority_proba(y_train, len(y_eval), len(names)), names
+        "scored": f"{role}, {scored.note}" if scored.note else role,
+        **scored_metrics(scored, train[1], names),
+        "by_length": by_length(texts, scored.y, scored.proba, scored.rows),
+        "most_confidently_wrong": confidently_wrong(
+            texts, scored.y, scored.proba, names, rows=scored.rows
         ),
-        "by_length": by_length(texts, y_eval, proba),
-        "most_confidently_wrong": confidently_wrong(texts, y_eval, proba, names),
         "figures": plots.FIGURES,
+        **scored.details,
     }
-    if experiments is not None:
-        metrics["scored"] = f"eval, MTEB's protocol: {mteb_setting(config)}, predictions pooled"
-        metrics["classifier"].update(mteb_summary(experiments))
-    if folds is not None:
-        metrics["folds"] = {
-            "accuracy": folds,
-            "mean": float(np.mean(folds)),
-            "std": float(np.std(folds)),
-        }
     if features_meta["splits"].get("test", {}).get("labeled"):
-        x_test, y_test = load_arrays(folder, "test")
-        if experiments is None:
-            test_proba = classifier.predict_proba(x_test)
-        else:
-            y_test, test_proba, test_experiments = mteb_proba(
-                config, x_train, y_train, x_test, y_test
-            )
-        metrics["test"] = {
-            "classifier": scores(y_test, test_proba, names),
-            "most_frequent_baseline": scores(
-                y_test, majority_proba(y_train, len(y_test), len(names)), names
-            ),
-        }
-        if experiments is not None:
-            metrics["test"]["classifier"].update(mteb_summary(test_experiments))
+        test = protocol(config, train, load_arrays(folder, "test"), classifier)
+        metrics["test"] = scored_metrics(test, train[1], names)
     out = reports_root / config.run
-    plots.evaluation_figures(out, metrics, y_eval, proba)
+    plots.evaluation_figures(out, metrics, scored.y, scored.proba)
     write_json(out / "metrics.json", metrics)
     write_text(out / "report.md", markdown_report(metrics))
+    write_model_card(models_root / config.run, metrics)
     print(table(metrics))
     log.info("evaluate: wrote %s and %s", out / "metrics.json", out / "report.md")
     return metrics
 
 
-def by_length(texts: list[str], y_true: np.ndarray, proba: np.ndarray) -> list[dict]:
-    """Accuracy per bucket of sentence length in words."""
-    words = np.array([len(text.split()) for text in texts])
+def by_length(
+    texts: Sequence[str], y_true: np.ndarray, proba: np.ndarray, rows: np.ndarray | None = None
+) -> list[dict]:
+    """Accuracy per bucket of sentence length in words; `rows`: each scored row's index in
+    `texts` (default: the texts in order). Each text is read once, however often it is scored."""
+    words = np.array([len(text.split()) for text in texts], dtype=np.int64)
+    words = words if rows is None else words[rows]
     correct = proba.argmax(axis=1) == y_true
-    rows = []
+    buckets = []
     for low, high in LENGTH_BUCKETS:
         inside = (words >= low) & (words <= high)
         if inside.any():
             name = f"{low}+" if high == np.inf else f"{low}-{high}"
-            rows.append(
+            buckets.append(
                 {"words": name, "n": int(inside.sum()), "accuracy": float(correct[inside].mean())}
             )
-    return rows
+    return buckets
 
 
 def confidently_wrong(
-    texts: list[str], y_true: np.ndarray, proba: np.ndarray, names: list[str], n: int = 10
+    texts: Sequence[str],
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    names: list[str],
+    n: int = 10,
+    rows: np.ndarray | None = None,
 ) -> list[dict]:
-    """The `n` misclassified sentences whose wrong label got the highest probability."""
+    """The `n` misclassified sentences whose wrong label got the highest probability; `rows` as
+    for `by_length`."""
     predicted = proba.argmax(axis=1)
     p_predicted = proba[np.arange(len(proba)), predicted]
     wrong = np.flatnonzero(predicted != y_true)
     worst = wrong[np.argsort(-p_predicted[wrong], kind="stable")][:n]
     return [
         {
-            "text": texts[i],
+            "text": texts[i if rows is None else rows[i]],
             "label": names[y_true[i]],
             "predicted": names[predicted[i]],
             "p_wrong_label": float(p_predicted[i]),

@@ -7,6 +7,9 @@ from test_features import age
 
 from pipeline import PipelineError
 from pipeline.config import load_config
+from pipeline.data.splits import load_splits
+from pipeline.data.tables import CHUNK_ROWS
+from pipeline.data.texts import SpooledTexts
 from pipeline.evaluate import by_length, confidently_wrong, evaluate, scores
 from pipeline.features import build_features
 from pipeline.hub import weight_files
@@ -94,6 +97,70 @@ def test_by_length_and_confidently_wrong_on_a_hand_checked_example():
         "predicted": "positive",
         "p_wrong_label": 0.8,
     }
+
+
+def test_by_length_and_confidently_wrong_read_each_scored_rows_text():
+    texts = SpooledTexts(["one", "two words", "a b c d e f g"])  # a large file's texts, on disk
+    rows = np.tile(np.arange(3), 2)  # two experiments, each predicting every row
+    y = np.array([1, 0, 1, 1, 0, 0])
+    p = np.array([0.9, 0.8, 0.4, 0.6, 0.3, 0.95])
+    assert by_length(texts, y, binary(p), rows) == [
+        {"words": "1-5", "n": 4, "accuracy": 0.75},
+        {"words": "6-10", "n": 2, "accuracy": 0.0},
+    ]
+    wrong = confidently_wrong(texts, y, binary(p), ["negative", "positive"], rows=rows)
+    assert [(w["text"], w["p_wrong_label"]) for w in wrong] == [
+        ("a b c d e f g", 0.95),
+        ("two words", 0.8),
+        ("a b c d e f g", 0.6),
+    ]
+
+
+WORDS = ("good", "bad", "fine", "dull")
+
+
+def label(i: int) -> int:
+    """The class of sentence `i`: its word's (good, fine: 0; bad, dull: 1), every tenth flipped,
+    so that some are wrong whatever the classifier."""
+    return (i % 2) ^ (i % 10 == 0)
+
+
+def large_rows(n: int) -> list[tuple[str, int]]:
+    return [(f"{WORDS[i % 4]} film {i}", label(i)) for i in range(n)]
+
+
+@pytest.mark.parametrize("protocol", ["kfold", "mteb"])
+def test_a_file_too_large_to_keep_in_memory(protocol, tiny_config, workdir):
+    """Over CHUNK_ROWS rows the texts stay on disk (SpooledTexts); the scored split is large:
+    train for kfold (scored out of fold), eval for mteb (every experiment predicts each row)."""
+    n = CHUNK_ROWS + 500
+    folder = workdir / "large"
+    folder.mkdir()
+    if protocol == "kfold":
+        write_tsv(folder / "train.tsv", large_rows(n))
+    else:
+        write_tsv(folder / "train.tsv", large_rows(40))
+        write_tsv(folder / "dev.tsv", large_rows(n))
+    data = [f"data.dir={folder}", f"data.protocol={protocol}", "data.folds=2", "data.experiments=2"]
+    config = load_config(tiny_config, [*data, "encoder.max_length=6", "train.cs=[1.0]"])
+    role = "train" if protocol == "kfold" else "eval"
+    assert isinstance(load_splits(config.data)[role].texts, SpooledTexts)
+    build_features(config, progress=False)
+    train(config)
+    metrics = evaluate(config)
+    scored = n if protocol == "kfold" else 2 * n
+    assert metrics["scored"].startswith(
+        "train, out of fold" if protocol == "kfold" else "eval, MTEB"
+    )
+    assert metrics["classifier"]["n"] == scored
+    assert metrics["by_length"] == [  # every sentence has three words
+        {"words": "1-5", "n": scored, "accuracy": pytest.approx(metrics["classifier"]["accuracy"])}
+    ]
+    wrong = metrics["most_confidently_wrong"]
+    assert len(wrong) == 10
+    for w in wrong:  # each text is the scored row's own
+        assert w["label"] == ["negative", "positive"][label(int(w["text"].split()[-1]))]
+        assert w["predicted"] != w["label"]
 
 
 def five_class_folder(folder):

@@ -1,5 +1,6 @@
 """The house rules, read from the source with `ast`: no import cycle, the core never imports an
-extra at module level, no mocks in production code."""
+extra at module level and, inside a function, only the extras of one allow-list; no mocks in
+production code."""
 
 import ast
 from pathlib import Path
@@ -8,6 +9,9 @@ from conftest import ROOT
 
 PACKAGE = ROOT / "pipeline"
 EXTRAS = ("serving", "scale", "studies", "bench", "fast")  # everything else is the core
+# The only extras the core may reach (inside a function, when asked for): the fast paths and the
+# Ray engine. A module named here allows its submodules too.
+ALLOWED = ("pipeline.fast", "pipeline.scale.ray_engine")
 
 
 def module_name(path: Path) -> str:
@@ -67,16 +71,46 @@ def test_no_import_cycle_anywhere_in_pipeline():
     assert not cycles, cycles
 
 
-def test_the_core_never_imports_an_extra_at_module_level():
-    edges = graph()
-    wrong = [
-        f"{module} -> {target}"
-        for module, targets in edges.items()
+def core_to_extras() -> list[tuple[str, str, bool]]:
+    """(core module, extra it imports, whether at module level), for every such import."""
+    return [
+        (module, target, at_top)
+        for module, targets in graph().items()
         if not is_extra(module)
         for target, at_top in targets.items()
-        if at_top and is_extra(target)
+        if is_extra(target)
     ]
+
+
+def is_allowed(module: str) -> bool:
+    return any(module == name or module.startswith(name + ".") for name in ALLOWED)
+
+
+def test_the_core_never_imports_an_extra_at_module_level():
+    wrong = [f"{module} -> {target}" for module, target, at_top in core_to_extras() if at_top]
     assert not wrong
+
+
+def test_the_core_reaches_only_the_allowed_extras_even_inside_functions():
+    wrong = [f"{m} -> {target}" for m, target, _ in core_to_extras() if not is_allowed(target)]
+    assert not wrong, wrong
+
+
+def test_imports_inside_functions_are_seen(tmp_path):
+    source = tmp_path / "probe.py"
+    source.write_text(
+        "import os\n\n\ndef f():\n    from pipeline.studies import mteb\n    import json\n",
+        encoding="utf-8",
+    )
+    assert imports(source) == [
+        ("os", True),
+        ("pipeline.studies", False),
+        ("pipeline.studies.mteb", False),
+        ("json", False),
+    ]
+    assert is_extra("pipeline.studies.mteb") and not is_allowed("pipeline.studies.mteb")
+    assert is_allowed("pipeline.fast.int8") and is_allowed("pipeline.scale.ray_engine")
+    assert not is_allowed("pipeline.scale.batch_predict") and not is_allowed("pipeline.fastest")
 
 
 def test_no_mocks_in_production_code():

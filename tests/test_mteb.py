@@ -8,9 +8,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, average_precision_score, f1_score
 from sklearn.model_selection import KFold
 
-from pipeline import PipelineError
+from pipeline import PipelineError, mteb
 from pipeline.config import load_config
-from pipeline.studies import mteb
 
 
 @pytest.fixture
@@ -96,9 +95,17 @@ def test_cross_validation_matches_mtebs_fold_loop(xy):
         clf = LogisticRegression(max_iter=100, random_state=42)
         clf.fit(x[train_idx][sampled], y[train_idx][sampled])
         accuracy.append(accuracy_score(y[val_idx], clf.predict(x[val_idx])))
-    result = mteb.cross_validation(x, y)
+    result, rows, proba = mteb.cross_validation(x, y)
     assert [e["accuracy"] for e in result["scores_per_experiment"]] == pytest.approx(accuracy)
     assert result["accuracy"] == pytest.approx(np.mean(accuracy))
+    assert sorted(rows.tolist()) == list(range(150))  # every row once, out of fold
+    assert proba.shape == (150, 3)
+    held = [val_idx for _, val_idx in KFold(n_splits=5, shuffle=True, random_state=42).split(x)]
+    assert rows.tolist() == np.concatenate(held).tolist()
+    correct = proba.argmax(axis=1) == y[rows]
+    ends = np.cumsum([len(h) for h in held])
+    folds = [part.mean() for part in np.split(correct, ends[:-1])]
+    assert folds == pytest.approx(accuracy)  # the probabilities are the fits' predictions
 
 
 def test_the_suite_scores_test_else_dev_else_mtebs_cross_validation(xy):
@@ -108,14 +115,18 @@ def test_the_suite_scores_test_else_dev_else_mtebs_cross_validation(xy):
     config = load_config(None, ["data.experiments=3"])
     dev, test = (x[100:120], y[100:120]), (x[120:], y[120:])
     on_test, _ = mteb.evaluate(x[:100], y[:100], *test, experiments=3)
-    assert mteb_protocol(config, x[:100], y[:100], dev, test) == {
+    assert mteb_protocol(config, (x[:100], y[:100]), dev, test) == {
         "accuracy": round(100 * on_test["accuracy"], 2),
         "scored": "test",
     }
-    assert mteb_protocol(config, x[:100], y[:100], dev, None)["scored"] == "dev"
-    folds = mteb_protocol(config, x, y, None, None)
+    on_dev, _ = mteb.evaluate(x[:100], y[:100], *dev, experiments=3)
+    assert mteb_protocol(config, (x[:100], y[:100]), dev, None) == {
+        "accuracy": round(100 * on_dev["accuracy"], 2),
+        "scored": "dev",
+    }
+    folds = mteb_protocol(config, (x, y), None, None)
     assert folds == {
-        "accuracy": round(100 * mteb.cross_validation(x, y)["accuracy"], 2),
+        "accuracy": round(100 * mteb.cross_validation(x, y)[0]["accuracy"], 2),
         "scored": "5-fold CV",
     }
 

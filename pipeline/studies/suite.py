@@ -10,8 +10,8 @@ section comes from CONFIG. Features are built and cached as ``make features`` do
 cache hit), then each task is scored three ways: with SentEval's protocol
 (`pipeline.studies.senteval`, the numbers of the published table), with the pipeline's own (C by
 cross-validation on train over ``train.cs``, ``train.max_iter`` iterations, as ``make train
-evaluate`` would) and with MTEB's few-shot one (`pipeline.studies.mteb`: 10 fits on 8 sentences
-per label, train in file order). Writes
+evaluate`` would) and with MTEB's few-shot one (`pipeline.mteb`: 10 fits on 8 sentences per
+label, train in file order); both from `pipeline.protocols`. Writes
 ``reports/suite/<run>.json`` and ``.md``, and ``reports/suite/index.md`` with a row per run.
 """
 
@@ -23,17 +23,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pipeline import PipelineError, cli
 from pipeline.config import Config, DataConfig, load_config
 from pipeline.data.splits import load_splits
 from pipeline.data.tables import find_split_file
-from pipeline.evaluate import out_of_fold_proba
 from pipeline.features import FEATURES_ROOT, build_features, load_arrays
 from pipeline.io import read_json, write_json, write_text
+from pipeline.protocols import PROTOCOLS, Arrays
 from pipeline.report import REPORTS_ROOT
-from pipeline.studies import mteb, senteval
+from pipeline.studies import senteval
 from pipeline.train import logistic_regression_cv
 
 log = logging.getLogger(__name__)
@@ -90,55 +88,45 @@ def run_task(config: Config, features_root: Path = FEATURES_ROOT) -> dict[str, A
         "n": {role: len(split) for role, split in splits.items()},
         "classes": len(splits["train"].names),
         "senteval": dataclasses.asdict(ours),
-        "pipeline": pipeline_protocol(config, x, y, dev, test, nested),
+        "pipeline": pipeline_protocol(config, (x, y), dev, test, nested),
         "features": folder.name,
         "seconds": {
             "features": round(encoded - started, 1),
             "senteval": round(scored - encoded, 1),
             "pipeline": round(time.perf_counter() - scored, 1),
         },
-        "mteb": mteb_protocol(config, *train, dev, test),  # ten small fits: not timed
+        "mteb": mteb_protocol(config, train, dev, test),  # ten small fits: not timed
     }
 
 
 def pipeline_protocol(
-    config: Config,
-    x: np.ndarray,
-    y: np.ndarray,
-    dev: tuple[np.ndarray, np.ndarray] | None,
-    test: tuple[np.ndarray, np.ndarray] | None,
-    nested: bool,
+    config: Config, train: Arrays, dev: Arrays | None, test: Arrays | None, nested: bool
 ) -> dict[str, float | None]:
-    """Accuracy (%) by the pipeline's own protocol: C by CV on train, scored on dev and test;
-    `nested`: the mean over outer folds of a nested CV (as ``make evaluate`` for kfold)."""
+    """Accuracy (%) by the task's protocol from `pipeline.protocols`, as ``make train evaluate``
+    runs it: C by CV on train, scored on dev (none: the CV accuracy) and test; `nested`: the mean
+    over the outer folds of kfold's nested CV, as test."""
+    protocol = PROTOCOLS[config.data.protocol]
     if nested:
-        _, folds = out_of_fold_proba(config, x, y)
-        return {"dev": None, "test": round(100 * float(np.mean(folds)), 2)}
-    search = logistic_regression_cv(config).fit(x, y)
+        return {"dev": None, "test": _pct(protocol(config, train, None).details["folds"]["mean"])}
+    model = logistic_regression_cv(config).fit(*train)
+
+    def score(held: Arrays) -> float:
+        return _pct(protocol(config, train, held, model).accuracy)
+
     return {
-        "dev": round(100 * (search.best_score_ if dev is None else search.score(*dev)), 2),
-        "test": None if test is None else round(100 * search.score(*test), 2),
+        "dev": _pct(model.best_score_) if dev is None else score(dev),
+        "test": None if test is None else score(test),
     }
 
 
 def mteb_protocol(
-    config: Config,
-    x: np.ndarray,
-    y: np.ndarray,
-    dev: tuple[np.ndarray, np.ndarray] | None,
-    test: tuple[np.ndarray, np.ndarray] | None,
+    config: Config, train: Arrays, dev: Arrays | None, test: Arrays | None
 ) -> dict[str, float | str]:
-    """Accuracy (%) by MTEB's protocol, train in file order -> test, else dev; with neither,
-    MTEB's 5-fold cross-validation of train."""
-    data = config.data
-    if dev is None and test is None:
-        result, on = mteb.cross_validation(x, y, data.samples_per_label, data.seed), "5-fold CV"
-    else:
-        on, scored = ("test", test) if test is not None else ("dev", dev)
-        result, _ = mteb.evaluate(
-            x, y, *scored, data.samples_per_label, data.experiments, data.seed
-        )
-    return {"accuracy": round(100 * result["accuracy"], 2), "scored": on}
+    """Accuracy (%) by MTEB's protocol (`pipeline.protocols`), train in file order -> test, else
+    dev; with neither, MTEB's 5-fold cross-validation of train."""
+    on = "test" if test is not None else "dev" if dev is not None else "5-fold CV"
+    held = {"test": test, "dev": dev}.get(on)
+    return {"accuracy": _pct(PROTOCOLS["mteb"](config, train, held).accuracy), "scored": on}
 
 
 def run_suite(
@@ -216,6 +204,10 @@ def _labeled(splits: dict, role: str) -> bool:
 
 def _cell(result: dict[str, Any]) -> str:
     return f"{result['test']:.2f}" if result["test"] is not None else f"{result['dev']:.2f} (dev)"
+
+
+def _pct(fraction: float) -> float:
+    return round(100 * float(fraction), 2)
 
 
 def _num(value: float | None) -> str:

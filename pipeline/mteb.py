@@ -1,5 +1,7 @@
 """MTEB's classification protocol on fixed sentence vectors, as its own code runs it.
 
+The ``mteb`` protocol of `pipeline.protocols` (``make evaluate``, ``make suite``) runs it.
+
 embeddings-benchmark/mteb 2.26.24, ``mteb/abstasks/classification.py`` (`AbsTaskClassification`)
 and ``mteb/_evaluators/sklearn_evaluator.py``:
 
@@ -122,14 +124,19 @@ def evaluate(
 
 def cross_validation(
     x: np.ndarray, y: np.ndarray, samples_per_label: int = SAMPLES_PER_LABEL, seed: int = SEED
-) -> dict:
-    """No evaluation split: one undersampled fit per fold of MTEB's 5-fold split of train."""
-    scores, order = [], None
+) -> tuple[dict, np.ndarray, np.ndarray]:
+    """No evaluation split: one undersampled fit per fold of MTEB's 5-fold split of train.
+
+    Returns MTEB's averaged scores, the rows of train fold after fold, and their probabilities.
+    """
+    scores, rows, probas, order, k = [], [], [], None, int(y.max()) + 1
     for fit_rows, held in KFold(FOLDS, shuffle=True, random_state=seed).split(x):
         kept, order = undersample(y[fit_rows], samples_per_label, seed, order)
         model = fit(x[fit_rows][kept], y[fit_rows][kept], seed)
         scores.append(metrics(y[held], model.predict(x[held])))
-    return average(scores)
+        rows.append(held)
+        probas.append(_full_proba(model, x[held], k))
+    return average(scores), np.concatenate(rows), np.concatenate(probas)
 
 
 def _full_proba(model: LogisticRegression, x: np.ndarray, k: int) -> np.ndarray:
