@@ -78,7 +78,7 @@ class Classifier:
     def results(self, texts: Sequence[Any], progress: bool = False) -> list[dict[str, Any]]:
         """One row per text (`pipeline.results`): its label and probabilities, or its error."""
         errors, tokens = split_labelable(texts, self.encoder.tokenize)
-        return result_rows(texts, errors, self._proba(tokens, progress), self.labels)
+        return result_rows(texts, errors, self._proba(tokens, progress), self.labels, tokens)
 
     def _proba(self, tokens: Tokens, progress: bool) -> np.ndarray:
         if not len(tokens):

@@ -18,9 +18,10 @@ from pipeline import PipelineError
 
 POOLINGS = ("cls", "mean", "pooler")
 EMPTY_SENTENCES = ("error", "drop")
-PROTOCOLS = ("split", "holdout", "kfold", "mteb")
+PROTOCOLS = ("split", "holdout", "kfold", "mteb")  # each a function in pipeline.protocols
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 DEVICES = ("auto", "cpu", "cuda")
+LONG_TEXTS = ("chunk", "truncate")
 RUNNERS = ("local", "ray")  # where the encoder's batches run (not Classifier's engine)
 RENAMED = {"engine": "runner"}  # older encoder settings in model.json / meta.json
 
@@ -56,7 +57,9 @@ class EncoderConfig:
     revision: str = "main"
     pooling: str = "cls"  # cls | mean | pooler
     layer: int | list[int] = -1  # hidden layer to pool (negative from the top); a list concatenates
-    max_length: int = 128  # tokens per sentence, longer ones are truncated
+    max_length: int = 128  # tokens per window (special tokens included)
+    long_texts: str = "chunk"  # chunk: overlapping windows, pooled | truncate: the first window
+    stride: int | None = None  # chunk: tokens two windows share; None: a quarter of a window
     precision: str = "fp32"  # fp32 | bf16 | fp16 (CUDA only) | int8 (CPU only, compiled)
     batch_tokens: int = 4096  # tokens per batch (flat from 4k up on CPU; raise on a GPU)
     device: str = "auto"  # auto | cpu | cuda
@@ -166,6 +169,16 @@ def _validate(config: Config) -> None:
     for layer in layers:
         _typed("encoder.layer", layer, int)
     _typed("encoder.max_length", enc.max_length, int, minimum=2)
+    _choice("encoder.long_texts", enc.long_texts, LONG_TEXTS)
+    if enc.long_texts == "chunk" and enc.max_length < 3:
+        raise PipelineError("encoder.long_texts=chunk needs max_length >= 3 (a token per window)")
+    if enc.stride is not None:
+        _typed("encoder.stride", enc.stride, int, minimum=0)
+        if enc.stride > (enc.max_length - 2) // 2:
+            raise PipelineError(
+                f"encoder.stride must be at most half a window's tokens "
+                f"({(enc.max_length - 2) // 2} for max_length {enc.max_length}), got {enc.stride}"
+            )
     _typed("encoder.batch_tokens", enc.batch_tokens, int, minimum=1)
     _typed("encoder.name", enc.name, str)
     _typed("data.seed", data.seed, int)

@@ -154,6 +154,8 @@ def _settings(config: Config) -> dict[str, Any]:
         "pooling": enc.pooling,
         "layer": enc.layer,
         "max_length": enc.max_length,
+        "long_texts": enc.long_texts,
+        "stride": enc.stride,
         "precision": enc.precision,
     }
     if enc.precision in ("bf16", "int8"):  # how their kernels round changes the numbers too

@@ -55,6 +55,8 @@ class FrozenEncoder(TransformerMixin, BaseEstimator):
         pooling: str = _DEFAULT["pooling"],
         layer: int | list[int] = _DEFAULT["layer"],
         max_length: int = _DEFAULT["max_length"],
+        long_texts: str = _DEFAULT["long_texts"],
+        stride: int | None = _DEFAULT["stride"],
         precision: str = _DEFAULT["precision"],
         batch_tokens: int = _DEFAULT["batch_tokens"],
         device: str = _DEFAULT["device"],
@@ -64,6 +66,8 @@ class FrozenEncoder(TransformerMixin, BaseEstimator):
         self.pooling = pooling
         self.layer = layer
         self.max_length = max_length
+        self.long_texts = long_texts
+        self.stride = stride
         self.precision = precision
         self.batch_tokens = batch_tokens
         self.device = device

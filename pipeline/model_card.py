@@ -39,7 +39,13 @@ METRICS = {  # metrics.json's key: model-index's metric
     "macro_f1": {"type": "f1", "name": "macro-F1", "args": {"average": "macro"}},
 }
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
-ENCODER = ("name", "pooling", "layer", "max_length")  # in the front matter (local: folder name)
+ENCODER = (
+    "name",
+    "pooling",
+    "layer",
+    "max_length",
+    "long_texts",
+)  # in the front matter (local: folder name)
 TAGS = ["text-classification", "frozen-encoder", "linear-probe", "logistic-regression"]
 CHECKED = ("max_abs_diff", "mean_cosine", "labels_differing", "accuracy_fp32", "accuracy_int8", "n")
 BASELINE = "most_frequent_baseline"
@@ -67,7 +73,7 @@ cheap first classifier. Its scores hold for data like that data; not for decisio
 
 ## Limits
 
-- Only the first {max_length} tokens of a text are read; the rest is cut off{cut}.
+- {reading}
 - Every text gets one of {labels}, even one that fits none of them.
 - The encoder is frozen: the classifier is as good as its vectors are for this data.
 - License: the encoder's own license applies to its weights and to the ONNX export made from
@@ -175,7 +181,7 @@ def front_matter(meta: dict[str, Any], run: str, metrics: dict[str, Any] | None)
         "pipeline_tag": "text-classification",
         "tags": TAGS + (["onnx"] if EXPORT_KEY in meta else []),
         "labels": list(meta["labels"]),
-        "encoder": {key: meta["encoder"][key] for key in ENCODER}
+        "encoder": {key: meta["encoder"][key] for key in ENCODER if key in meta["encoder"]}
         | {"name": hub or Path(meta["encoder"]["name"]).name},
     }
     if not metrics:
@@ -231,6 +237,21 @@ def metrics_text(run: str, metrics: dict[str, Any] | None, splits: dict[str, Any
     return "\n".join(lines)
 
 
+def reading(encoder: dict[str, Any], train: dict[str, Any]) -> str:
+    """How much of a long text is read (a limit of the card)."""
+    window = encoder["max_length"]
+    if encoder.get("long_texts", "truncate") == "chunk":
+        return (
+            f"A text longer than {window} tokens is read whole, in overlapping windows of {window} "
+            "tokens whose vectors are averaged; the classifier was trained on the texts below, "
+            "so much longer texts are further from what it has seen. Each result says how many "
+            "tokens and windows it read."
+        )
+    cut = train.get("truncated")
+    of = f" ({cut} of {train['n']} train sentences were)" if cut is not None else ""
+    return f"Only the first {window} tokens of a text are read; the rest is cut off{of}."
+
+
 def model_card(
     model_dir: Path, metrics: dict[str, Any] | None = None, reports_root: Path = REPORTS_ROOT
 ) -> str:
@@ -250,10 +271,7 @@ def model_card(
         encoder=f"[{hub}](https://huggingface.co/{hub})" if hub else local,
         pooling=encoder["pooling"],
         layer=encoder["layer"],
-        max_length=encoder["max_length"],
-        cut=f" ({train['truncated']} of {train['n']} train sentences were)"
-        if train.get("truncated") is not None
-        else "",
+        reading=reading(encoder, train),
         data=data_text(meta),
         metrics=metrics_text(run, metrics, splits),
         model=f"models/{run}",

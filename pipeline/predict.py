@@ -47,8 +47,17 @@ def format_table(results: list[dict]) -> str:
         if "error" in r:
             rows.append(f"{'error':<{width}} {'':>6}  {text!r}: {r['error']}")
         else:
-            rows.append(f"{r['label']:<{width}} {r['probability']:>6.3f}  {text}")
+            rows.append(f"{r['label']:<{width}} {r['probability']:>6.3f}  {text}{read(r)}")
     return "\n".join(rows)
+
+
+def read(result: dict) -> str:
+    """What was read of a long text, for the table: nothing for a text read in one window."""
+    if result.get("truncated"):
+        return f"  (truncated: only its first {result['tokens']} tokens were read)"
+    if result.get("windows", 1) > 1:
+        return f"  ({result['tokens']} tokens, read in {result['windows']} windows)"
+    return ""
 
 
 def main() -> None:

@@ -180,12 +180,16 @@ def test_train_before_features_is_a_clear_error(tiny_config, workdir):
         load_features(load_config(tiny_config))
 
 
-def test_very_long_sentences_are_truncated_and_counted(tiny_config, tiny_data, workdir):
+@pytest.mark.parametrize(("long_texts", "truncated"), [("truncate", 1), ("chunk", 0)])
+def test_very_long_sentences_are_read_as_set_and_counted(
+    tiny_config, tiny_data, workdir, long_texts, truncated
+):
     with open(tiny_data / "train.tsv", "a", encoding="utf-8") as handle:
         handle.write("great " * 20_000 + "\t1\n")
-    folder = build_features(load_config(tiny_config), progress=False)
+    config = load_config(tiny_config, [f"encoder.long_texts={long_texts}"])
+    folder = build_features(config, progress=False)
     meta = json.loads((folder / "meta.json").read_text())
-    assert meta["splits"]["train"]["truncated"] == 1
+    assert meta["splits"]["train"]["truncated"] == truncated
     assert meta["splits"]["train"]["n"] == 41
     assert np.isfinite(load_arrays(folder, "train")[0]).all()
 

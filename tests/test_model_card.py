@@ -10,7 +10,7 @@ from pipeline.config import DataConfig, load_config
 from pipeline.evaluate import evaluate
 from pipeline.features import build_features
 from pipeline.io import write_json
-from pipeline.model_card import base_model, data_entry, write_model_card
+from pipeline.model_card import base_model, data_entry, reading, write_model_card
 from pipeline.train import train
 
 
@@ -40,11 +40,11 @@ def test_train_writes_the_card_and_evaluate_brings_it_up_to_date(config, tiny_en
     assert front["pipeline_tag"] == "text-classification"
     assert front["license"] == "other" and "base_model" not in front  # a local encoder
     assert front["encoder"] == {
-        "name": tiny_encoder.name, "pooling": "mean", "layer": -1, "max_length": 32
+        "name": tiny_encoder.name, "pooling": "mean", "layer": -1, "max_length": 32,
+        "long_texts": "chunk",
     }  # fmt: skip
     assert "model-index" not in front and "Not evaluated yet" in body
-    assert "Only the first 32 tokens of a text are read" in body
-    assert "(0 of 40 train sentences were)" in body
+    assert "A text longer than 32 tokens is read whole, in overlapping windows" in body
     assert "- train: train.tsv, 40 sentences" in body and "- test: test.tsv, 20" in body
     assert "## Intended use" in body and "sst2-probe predict --model models/tiny" in body
     assert "after `make export MODEL=models/tiny`" in body
@@ -155,3 +155,16 @@ def test_base_model_is_a_hub_id_or_nothing():
     assert base_model("distilbert-base-uncased") == "distilbert-base-uncased"
     assert base_model("/tmp/tiny-distilbert0") is None
     assert base_model("./encoders/mine") is None
+
+
+def test_the_card_says_how_much_of_a_long_text_is_read():
+    train = {"n": 40, "truncated": 3}
+    truncate = reading({"max_length": 32, "long_texts": "truncate"}, train)
+    assert truncate == (
+        "Only the first 32 tokens of a text are read; the rest is cut off (3 of 40 train sentences "
+        "were)."
+    )
+    assert reading({"max_length": 32}, {}).startswith("Only the first 32 tokens")  # older models
+    assert "read whole, in overlapping windows of 32" in reading(
+        {"max_length": 32, "long_texts": "chunk"}, train
+    )

@@ -2,9 +2,9 @@
 
 As sentence-transformers' `encode()`: an engine (torch: `encoding.encoder.Encoder`; ONNX Runtime:
 `encoding.onnx_encoder.OnnxEncoder`) supplies only `tokenize(texts)` (ids, real-token counts and
-character offsets from one tokenizer call: `tokenize` below) and `run(rows)` (one batch's
-vectors); `embed` does the rest. Pure numpy and `tokenizers`, so the light runtime plans its
-batches exactly as the training stack does.
+character offsets from one tokenizer call: `tokenize` below, in windows cut by `cut_at`) and
+`run(rows)` (one batch's vectors); `embed` does the rest. Pure numpy and `tokenizers`, so the
+light runtime plans its batches exactly as the training stack does.
 """
 
 from __future__ import annotations
@@ -23,25 +23,38 @@ SMALL_BATCH_TOKENS = 512  # a batch of one length below this takes shorter sente
 
 @dataclass
 class Tokens:
-    """One tokenizer call's result for a list of texts, a row per text."""
+    """One tokenizer call's result for a list of texts: a row per window, one window per text
+    unless a long text is chunked (`encoder.long_texts`), in which case its windows follow
+    each other."""
 
-    ids: list[np.ndarray]  # token ids with the special tokens, cut at max_length
-    counts: np.ndarray  # real tokens read (special tokens not counted); 0: nothing to encode
-    truncated: np.ndarray  # bool: the text was cut at max_length
-    offsets: list[np.ndarray] | None = None  # (tokens, 2) character spans; (0, 0): special
-    words: list[np.ndarray] | None = None  # the pre-tokenizer's word of each token; -1: special
+    ids: list[np.ndarray]  # per row: token ids with the special tokens, at most max_length
+    weights: np.ndarray  # per row: its real tokens (special tokens not counted)
+    windows: np.ndarray  # per text: its rows
+    counts: np.ndarray  # per text: real tokens read; 0: nothing to encode
+    truncated: np.ndarray  # per text: cut at max_length (long_texts=truncate)
+    offsets: list[np.ndarray] | None = None  # per row: (tokens, 2) character spans; (0, 0): special
+    words: list[np.ndarray] | None = None  # per row: each token's pre-tokenizer word; -1: special
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.windows)
 
-    def take(self, rows: Sequence[int]) -> Tokens:
-        """The tokens of these rows, in this order."""
+    @property
+    def starts(self) -> np.ndarray:
+        """Each text's first row."""
+        return np.concatenate([[0], np.cumsum(self.windows)[:-1]]).astype(np.int64)
+
+    def take(self, texts: Sequence[int]) -> Tokens:
+        """The tokens of these texts, in this order."""
+        texts = np.asarray(texts, dtype=np.int64)
+        rows = [r for t in texts for r in range(self.starts[t], self.starts[t] + self.windows[t])]
         return Tokens(
-            [self.ids[i] for i in rows],
-            self.counts[list(rows)],
-            self.truncated[list(rows)],
-            None if self.offsets is None else [self.offsets[i] for i in rows],
-            None if self.words is None else [self.words[i] for i in rows],
+            [self.ids[r] for r in rows],
+            self.weights[rows],
+            self.windows[texts],
+            self.counts[texts],
+            self.truncated[texts],
+            None if self.offsets is None else [self.offsets[r] for r in rows],
+            None if self.words is None else [self.words[r] for r in rows],
         )
 
 
@@ -65,21 +78,42 @@ WindowRunner = Callable[
 ]
 
 
-def tokenize(tokenizer: Any, texts: Sequence[str], offsets: bool = False) -> Tokens:
-    """`texts` through a `tokenizers.Tokenizer` set to truncate at max_length, TOKENIZE_CHUNK at a
-    time; `offsets` keeps each token's character span (Python string indexes) and word too."""
-    ids, counts, truncated, spans, words = [], [], [], [], []
+def cut_at(tokenizer: Any, max_length: int, long_texts: str, stride: int | None) -> Any:
+    """Set a `tokenizers.Tokenizer` to cut texts into windows of `max_length` tokens, unpadded:
+    consecutive windows share `stride` tokens (None: a quarter of a window) when long texts are
+    chunked; only the first is kept when they are truncated. Both engines' one setting."""
+    if stride is None:
+        stride = (max_length - 2) // 4
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length, stride=stride if long_texts == "chunk" else 0)
+    return tokenizer
+
+
+def tokenize(tokenizer: Any, texts: Sequence[str], chunked: bool, offsets: bool = False) -> Tokens:
+    """`texts` through a tokenizer set by `cut_at`, TOKENIZE_CHUNK at a time: every window of a
+    text when `chunked`, else its first; `offsets` keeps each token's character span (Python
+    string indexes) and word too."""
+    stride = tokenizer.truncation["stride"]
+    ids, weights, windows, counts, truncated, spans, words = [], [], [], [], [], [], []
     for start in range(0, len(texts), TOKENIZE_CHUNK):
         for encoding in tokenizer.encode_batch(list(texts[start : start + TOKENIZE_CHUNK])):
-            ids.append(np.asarray(encoding.ids, dtype=np.int64))
-            counts.append(len(encoding.ids) - sum(encoding.special_tokens_mask))
-            truncated.append(bool(encoding.overflowing))
+            rows = [encoding, *encoding.overflowing] if chunked else [encoding]
+            real = [len(row.ids) - sum(row.special_tokens_mask) for row in rows]
+            ids.extend(np.asarray(row.ids, dtype=np.int64) for row in rows)
+            weights.extend(real)
+            windows.append(len(rows))
+            counts.append(sum(real) - stride * (len(rows) - 1))
+            truncated.append(bool(encoding.overflowing) and not chunked)
             if offsets:
-                spans.append(np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2))
-                word_ids = [-1 if word is None else word for word in encoding.word_ids]
-                words.append(np.asarray(word_ids, dtype=np.int64))
+                spans.extend(np.asarray(row.offsets, dtype=np.int64).reshape(-1, 2) for row in rows)
+                words.extend(
+                    np.asarray([-1 if w is None else w for w in row.word_ids], dtype=np.int64)
+                    for row in rows
+                )
     return Tokens(
         ids,
+        np.asarray(weights, dtype=np.int64),
+        np.asarray(windows, dtype=np.int64),
         np.asarray(counts, dtype=np.int64),
         np.asarray(truncated, dtype=bool),
         spans if offsets else None,
@@ -99,11 +133,14 @@ def embed(
     """Vectors for `texts` in input order (into `out` if given) and the number truncated.
 
     Texts are tokenized a window of WINDOW at a time (already tokenized `Tokens` are one window),
-    sorted by length and cut into batches within the window. The batches are a fixed function of
-    the texts, tokenizer and token budget, so a caller can resume: `skip_batches` leaves the first
-    batches (already in `out`) alone, and `on_batch(done, planned)` is called after each batch
-    with the number of batches cut so far. `run_window` runs a window's batches (default
-    `run_batches`, here; `pipeline.scale.ray_engine` passes a Ray one).
+    and all rows of a window (a chunked text's windows among them) are sorted by length and cut
+    into batches together; a chunked text's vector is its windows' mean, weighted by their real
+    tokens. The batches are a fixed function of the texts, tokenizer and token budget, so a
+    caller can resume: `skip_batches` leaves the first batches (already in `out`) alone, and
+    `on_batch(done, planned)` is called after each batch with the number of batches cut so far
+    (a window holding a chunked text is written, reported and resumed as a whole). `run_window`
+    runs a window's batches (default `run_batches`, here; `pipeline.scale.ray_engine` passes a
+    Ray one).
     """
     from pipeline.progress import progress_bar
 
@@ -116,15 +153,34 @@ def embed(
             batches = plan(tokens, engine.batch_tokens, engine.packed)
             truncated += int(tokens.truncated.sum())
             skip = min(len(batches), max(0, skip_batches - planned))
-            bar.update(sum(map(len, batches[:skip])))
-            if skip < len(batches):
-                for done, positions, vectors in run_window(engine, tokens.ids, batches, skip):
-                    out[start + positions] = vectors
-                    bar.update(len(positions))
-                    if on_batch:
-                        on_batch(planned + done, planned + len(batches))
+            chunked = len(tokens.ids) > len(tokens)
+            if chunked and skip < len(batches):  # its rows are not its texts: pool, then write
+                rows = np.empty((len(tokens.ids), engine.dim), dtype=np.float32)
+                for _, positions, vectors in run_window(engine, tokens.ids, batches, 0):
+                    rows[positions] = vectors
+                out[start : start + len(tokens)] = pool_windows(rows, tokens)
+                skip = len(batches)
+                if on_batch:
+                    on_batch(planned + skip, planned + skip)
+            bar.update(len(tokens) if chunked else sum(map(len, batches[:skip])))
+            for done, positions, vectors in run_window(engine, tokens.ids, batches, skip):
+                out[start + positions] = vectors
+                bar.update(len(positions))
+                if on_batch:
+                    on_batch(planned + done, planned + len(batches))
             planned += len(batches)
     return out, truncated
+
+
+def pool_windows(rows: np.ndarray, tokens: Tokens) -> np.ndarray:
+    """One vector per text: its row's, or its windows' mean weighted by their real tokens."""
+    out = rows[tokens.starts].copy()
+    for text in np.flatnonzero(tokens.windows > 1):
+        start = tokens.starts[text]
+        part = slice(start, start + tokens.windows[text])
+        weights = tokens.weights[part].astype(np.float32)
+        out[text] = weights @ rows[part] / weights.sum()
+    return out
 
 
 def windows(engine: Engine, texts: Sequence[str] | Tokens) -> Iterator[tuple[int, Tokens]]:
@@ -138,7 +194,7 @@ def windows(engine: Engine, texts: Sequence[str] | Tokens) -> Iterator[tuple[int
 
 def plan(tokens: Tokens, budget: int, packed: bool = False) -> list[np.ndarray]:
     """The batches (positions, longest first) `embed` runs for these tokens."""
-    lengths = np.fromiter(map(len, tokens.ids), dtype=np.int64, count=len(tokens))
+    lengths = np.fromiter(map(len, tokens.ids), dtype=np.int64, count=len(tokens.ids))
     return token_budget_batches(np.argsort(-lengths, kind="stable"), lengths, budget, packed)
 
 

@@ -21,7 +21,7 @@ from transformers.utils import logging as transformers_logging
 
 from pipeline import PipelineError
 from pipeline.config import EncoderConfig
-from pipeline.encoding.batching import Tokens, embed, pad_ids, tokenize
+from pipeline.encoding.batching import Tokens, cut_at, embed, pad_ids, tokenize
 from pipeline.encoding.device import check_precision, pick_device
 from pipeline.hub import encoder_dir
 
@@ -35,11 +35,11 @@ class Encoder:
     config: EncoderConfig
     device: torch.device
     folder: Path
-    cutter: Any = None  # the tokenizer's `tokenizers.Tokenizer`, cutting at max_length
+    cutter: Any = None  # the tokenizer's `tokenizers.Tokenizer`, cutting into windows (`cut_at`)
 
     def __post_init__(self) -> None:
         if self.cutter is None:
-            self.cutter = cutting_tokenizer(self.tokenizer, self.config.max_length)
+            self.cutter = cutting_tokenizer(self.tokenizer, self.config)
 
     @property
     def dim(self) -> int:
@@ -66,7 +66,7 @@ class Encoder:
 
     def tokenize(self, texts: list[str], offsets: bool = False) -> Tokens:
         """Ids, real-token counts (and character offsets) from one tokenizer call."""
-        return tokenize(self.cutter, texts, offsets)
+        return tokenize(self.cutter, texts, self.config.long_texts == "chunk", offsets)
 
     def run(self, rows: list[np.ndarray]) -> np.ndarray:
         """One batch of token ids -> its sentence vectors (float32)."""
@@ -80,18 +80,16 @@ class Encoder:
         return embed(self, texts, progress=progress)[0]
 
 
-def cutting_tokenizer(tokenizer: PreTrainedTokenizerBase, max_length: int) -> Any:
-    """A copy of `tokenizer`'s fast `tokenizers.Tokenizer` that cuts at `max_length`, unpadded:
+def cutting_tokenizer(tokenizer: PreTrainedTokenizerBase, config: EncoderConfig) -> Any:
+    """A copy of `tokenizer`'s fast `tokenizers.Tokenizer`, cutting as `config` says (`cut_at`):
     the one tokenizer both engines run (`make export` saves it as tokenizer.json)."""
     from tokenizers import Tokenizer
 
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
         raise PipelineError(f"{type(tokenizer).__name__} has no fast tokenizer (tokenizer.json)")
-    cutter = Tokenizer.from_str(backend.to_str())
-    cutter.no_padding()
-    cutter.enable_truncation(max_length)
-    return cutter
+    cut = (config.max_length, config.long_texts, config.stride)
+    return cut_at(Tokenizer.from_str(backend.to_str()), *cut)
 
 
 def load_encoder(

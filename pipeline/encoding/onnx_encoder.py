@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from pipeline import PipelineError
-from pipeline.encoding.batching import Tokens, embed, pad_ids, tokenize
+from pipeline.encoding.batching import Tokens, cut_at, embed, pad_ids, tokenize
 from pipeline.io import checked_file, usable_cpus
 
 ENCODER_FILE = "encoder.onnx"  # the graph
@@ -36,6 +36,7 @@ class OnnxEncoder:
     tokenizer: Any  # tokenizers.Tokenizer, cutting at max_length
     pad_id: int
     batch_tokens: int
+    chunked: bool  # long texts are read in windows (`encoder.long_texts`)
     packed = False  # the graph takes padded batches
 
     @property
@@ -45,7 +46,7 @@ class OnnxEncoder:
 
     def tokenize(self, texts: list[str], offsets: bool = False) -> Tokens:
         """Ids, real-token counts (and character offsets) from one tokenizer call."""
-        return tokenize(self.tokenizer, texts, offsets)
+        return tokenize(self.tokenizer, texts, self.chunked, offsets)
 
     def run(self, rows: list[np.ndarray]) -> np.ndarray:
         """One batch of token ids -> its sentence vectors."""
@@ -83,9 +84,14 @@ def load_onnx_encoder(
         str(checked_file(Path(model_dir) / export[key]["file"], export[key]["sha256"], again))
         for key in FILES
     )
-    tokenizer = Tokenizer.from_file(tokenizer_file)
-    tokenizer.no_padding()
-    tokenizer.enable_truncation(int(meta["encoder"]["max_length"]))
+    settings = meta["encoder"]
+    long_texts = settings.get("long_texts", "truncate")  # older models truncated
+    tokenizer = cut_at(
+        Tokenizer.from_file(tokenizer_file),
+        settings["max_length"],
+        long_texts,
+        settings.get("stride"),
+    )
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or usable_cpus()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -95,5 +101,9 @@ def load_onnx_encoder(
     except Exception as err:  # ORT raises its own kinds (Fail, InvalidGraph, ...)
         raise PipelineError(f"{model_dir / export['model']['file']}: cannot load ({err})") from None
     return OnnxEncoder(
-        session, tokenizer, int(export["pad_id"]), int(meta["encoder"]["batch_tokens"])
+        session,
+        tokenizer,
+        int(export["pad_id"]),
+        int(settings["batch_tokens"]),
+        long_texts == "chunk",
     )
