@@ -118,6 +118,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Co
 def recorded_encoder(settings: dict[str, Any], where: Path) -> EncoderConfig:
     """The `EncoderConfig` that a model.json at `where` recorded (older names read as today's)."""
     settings = {RENAMED.get(key, key): value for key, value in settings.items()}
+    settings.setdefault("long_texts", "truncate")  # before long texts were chunked, they were cut
     unknown = set(settings) - {f.name for f in dataclasses.fields(EncoderConfig)}
     if unknown:
         raise PipelineError(

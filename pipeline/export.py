@@ -159,7 +159,8 @@ def sentences_to_check(
         split = recorded["splits"].get("eval") or recorded["splits"]["train"]
         if "origin" not in split:
             raise PipelineError(f"{features} is older than export: pass --texts FILE")
-        texts_file, rows = Path(split["origin"]["file"]), split["origin"]["rows"]
+        origin = split["origin"]
+        texts_file, rows = Path(origin["file"]), origin["rows"]
         if not texts_file.is_file():
             raise PipelineError(f"the run's eval file {texts_file} is not here: pass --texts FILE")
         data = DataConfig(**{**recorded["request"]["data"], "labels": meta["labels"]})
@@ -167,7 +168,7 @@ def sentences_to_check(
         data = DataConfig()
     split = read_split(texts_file, "test", data)
     if rows is not None:
-        split = split.subset(np.asarray(rows), "the run's rows")
+        split = split.subset(np.asarray(rows), origin["chosen"])
     keep = np.unique(np.linspace(0, len(split) - 1, min(n, len(split))).round().astype(int))
     labels = None if split.labels is None else split.labels[keep]
     if split.labels is not None and split.names != meta["labels"]:

@@ -1,12 +1,13 @@
-"""The service's micro-batching, on its own: which requests share a batch."""
+"""The service's micro-batching, on its own: which texts share a batch, and in what turns."""
 
 import asyncio
+import threading
 from collections.abc import Callable
 
 from pipeline.serving.batcher import LabelingFailed, MicroBatcher
 
 
-def batches_of(arrivals: list[float], window_s: float, max_texts: int = 100) -> list[list[str]]:
+def batches_of(arrivals: list[float], window_s: float, budget: int = 100) -> list[list[str]]:
     """The batches a MicroBatcher labels for one-text requests arriving at these times (s)."""
     batches: list[list[str]] = []
 
@@ -15,7 +16,7 @@ def batches_of(arrivals: list[float], window_s: float, max_texts: int = 100) -> 
         return [{"text": text} for text in texts]
 
     async def scenario() -> None:
-        batcher = MicroBatcher(label, window_s, max_texts)
+        batcher = MicroBatcher(label, window_s, budget)
         task = asyncio.create_task(batcher.run())
 
         async def client(i: int, at: float) -> None:
@@ -39,18 +40,20 @@ def test_a_batch_stays_open_while_requests_keep_arriving():
     ]
 
 
-def test_a_batch_closes_at_max_texts():
-    assert batches_of([0, 0.01, 0.02, 0.03], window_s=0.2, max_texts=2) == [
+def test_a_batch_closes_at_its_budget():
+    assert batches_of([0, 0.01, 0.02, 0.03], window_s=0.2, budget=2) == [
         ["t0", "t1"],
         ["t2", "t3"],
     ]
 
 
-def answers_of(label: Callable[[list[str]], list[dict]], requests: list[list[str]]) -> list:
+def answers_of(
+    label: Callable[[list[str]], list[dict]], requests: list[list[str]], budget: int = 1000
+) -> list:
     """Each request's answer (its results, or the exception) when all arrive at once."""
 
     async def scenario() -> list:
-        batcher = MicroBatcher(label, 0.05, 1000)
+        batcher = MicroBatcher(label, 0.05, budget)
         task = asyncio.create_task(batcher.run())
         answers = await asyncio.gather(
             *(batcher.submit(texts, f"r{i}") for i, texts in enumerate(requests)),
@@ -90,3 +93,57 @@ def test_a_label_function_that_returns_too_few_rows_fails_only_its_request():
 
     good, lost = answers_of(label, [["a"], ["lost"]])
     assert good == [{"text": "a"}] and isinstance(lost, LabelingFailed)
+
+
+def test_requests_take_turns_so_a_small_one_waits_for_one_batch_of_a_big_one():
+    calls: list[list[str]] = []
+    running = threading.Event()  # the big request's first batch is being labeled
+    go_on = threading.Event()
+
+    def label(texts: list[str]) -> list[dict]:
+        calls.append(list(texts))
+        running.set()
+        go_on.wait(10)
+        return [{"text": text} for text in texts]
+
+    async def scenario() -> list[str]:
+        batcher = MicroBatcher(label, 0.001, 2)
+        task = asyncio.create_task(batcher.run())
+        done: list[str] = []
+
+        async def client(name: str, texts: list[str]) -> None:
+            assert await batcher.submit(texts) == [{"text": text} for text in texts]
+            done.append(name)
+
+        big = asyncio.create_task(client("big", [f"b{i}" for i in range(6)]))
+        await asyncio.to_thread(running.wait, 10)
+        small = asyncio.create_task(client("small", ["s0"]))
+        await asyncio.sleep(0.05)  # the small request queues while the big one's batch runs
+        go_on.set()
+        await asyncio.gather(big, small)
+        task.cancel()
+        return done
+
+    assert asyncio.run(scenario()) == ["small", "big"]
+    assert calls == [["b0", "b1"], ["b2", "s0"], ["b3", "b4"], ["b5"]]
+
+
+def test_a_request_over_several_batches_fails_alone_and_is_labeled_no_further(caplog):
+    calls: list[list[str]] = []
+
+    def label(texts: list[str]) -> list[dict]:
+        calls.append(list(texts))
+        if "bad" in texts:
+            raise RuntimeError("bad")
+        return [{"text": text} for text in texts]
+
+    bad = ["x0", "bad", "x2", "x3", "x4", "x5"]
+    requests = [["a0", "a1", "a2"], bad, ["c0"]]
+    a, failed, c = answers_of(label, requests, budget=3)
+    assert a == [{"text": t} for t in requests[0]] and c == [{"text": "c0"}]
+    assert isinstance(failed, LabelingFailed)
+    assert calls[0] == ["a0", "x0", "c0"] and calls[1] == ["a1", "bad", "a2"]
+    assert not any("x2" in texts for texts in calls)  # its texts after the failure: dropped
+    assert [
+        r.getMessage().split(" failed")[0] for r in caplog.records if r.levelname == "ERROR"
+    ] == ["request r1"]

@@ -8,13 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from conftest import NEGATIVE, POSITIVE, TINY_LIMITS
 
-from pipeline import results
+from pipeline import classifier
 from pipeline.bench.battery import JSON, Case, bad_requests, connect, hang_up, mixed, send
 from pipeline.bench.serving import drive
 from pipeline.bench.soak import MALFORMED_EVERY, malformed, reference, soak_request
 from pipeline.classifier import Classifier
 from pipeline.serving.failures import INTERNAL
-from pipeline.serving.serve import Limits
+from pipeline.serving.serve import Limits, token_guess
 
 
 def predict(base: str, texts: list[str]) -> tuple[int, dict]:
@@ -28,6 +28,17 @@ def post_body(base: str, body: bytes) -> tuple[int, str, dict]:
         conn.request("POST", "/predict", body, {"Content-Type": JSON})
         response = conn.getresponse()
         return response.status, response.headers["X-Request-ID"], json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def post_raw(base: str, body: bytes) -> tuple[int, str, bytes]:
+    """POST `body` to /predict on a new connection: status, Content-Type and the raw answer."""
+    conn = connect(base)
+    try:
+        conn.request("POST", "/predict", body, {"Content-Type": JSON})
+        response = conn.getresponse()
+        return response.status, response.headers["Content-Type"], response.read()
     finally:
         conn.close()
 
@@ -115,16 +126,16 @@ def test_a_failure_inside_is_a_500_without_details_and_the_next_request_works(
 
 
 def test_a_text_that_breaks_labeling_fails_only_its_own_request(tiny_server, monkeypatch, caplog):
-    proba = Classifier._proba
+    rows = classifier.result_rows  # called with the texts, after they are encoded
 
-    def breaking(self, texts, progress):
+    def breaking(texts, *args):
         if any("poison" in text for text in texts):
             raise RuntimeError("poison")
-        return proba(self, texts, progress)
+        return rows(texts, *args)
 
     good = [f"{text} {i}" for i, text in enumerate(POSITIVE + NEGATIVE + POSITIVE)]
     alone = {text: predict(tiny_server, [text])[1]["results"][0] for text in good}
-    monkeypatch.setattr(Classifier, "_proba", breaking)
+    monkeypatch.setattr(classifier, "result_rows", breaking)
     bodies = [json.dumps({"texts": [text]}).encode() for text in good]
     for i in (4, 15, 26):
         bodies.insert(i, json.dumps({"texts": ["a good film", f"poison {i}"]}).encode())
@@ -180,12 +191,53 @@ def test_the_model_loads_and_labels_on_one_thread_not_the_main_one(
     assert threading.main_thread().ident not in threads["load"]
 
 
-def test_a_raw_surrogate_in_a_result_row_is_still_sent_as_utf8_json(tiny_server, monkeypatch):
-    monkeypatch.setattr(results, "printable", lambda text: text)  # rows keep what they were given
-    status, _, answer = post_body(tiny_server, b'{"texts": ["\\ud800 x", "a good film"]}')
+def test_unpaired_surrogates_are_answered_as_escapes_in_utf8_json(tiny_server):
+    """The rows' texts are made printable once, by `Classifier.results`: the answer is strict
+    UTF-8, and no string in it holds a raw surrogate (nor a JSON escape that decodes to one)."""
+    texts = ["\ud800 x", "a \udfff", "\udc00\ud800", "😀 \ud83d\ude00 fine", "a good film"]
+    status, _, raw = post_raw(tiny_server, json.dumps({"texts": texts}).encode())
     assert status == 200
-    assert answer["results"][0]["text"] == "\\ud800 x"
-    assert answer["results"][1]["label"] in ("positive", "negative")
+    answer = json.loads(raw.decode("utf-8"))  # strict: a raw surrogate would not decode
+    rows = answer["results"]
+    assert [row["text"] for row in rows] == [
+        "\\ud800 x", "a \\udfff", "\\udc00\\ud800", "😀 😀 fine", "a good film"
+    ]  # fmt: skip
+    for row in rows:
+        row["text"].encode("utf-8")  # no surrogate in it
+    assert [("error" in row) for row in rows] == [True, True, True, False, False]
+
+
+def test_a_texts_guessed_tokens_stop_at_max_length_only_when_the_encoder_truncates():
+    truncates = token_guess({"max_length": 128})
+    windows = token_guess({"max_length": 128, "long_texts": "chunk"})
+    assert truncates("a good film") == windows("a good film") == 4
+    assert (truncates("x" * 5000), windows("x" * 5000)) == (128, 1252)
+
+
+def test_a_small_request_sent_during_a_big_one_is_answered_first(tiny_model, monkeypatch, request):
+    """Fair batching: the big request is labeled over many batches, taking turns, so a
+    one-sentence request sent while it runs does not wait for all of it (issue 31)."""
+    monkeypatch.setitem(TINY_LIMITS, "max_texts", 256)
+    monkeypatch.setitem(TINY_LIMITS, "batch_tokens", 64)  # one or two of the big texts
+    base = request.getfixturevalue("tiny_server")  # the server starts with these limits
+    big = [f"{text} {i} " * 5 for i, text in enumerate((POSITIVE + NEGATIVE) * 12)]  # 240 texts
+    finished: list[str] = []
+
+    def send_big() -> None:
+        status, answer = predict(base, big)
+        assert status == 200 and len(answer["results"]) == len(big)
+        finished.append("big")
+
+    before = json.loads(get(base, "/health")[1])["batches"]
+    sender = threading.Thread(target=send_big)
+    sender.start()
+    while json.loads(get(base, "/health")[1])["batches"] == before:  # its first batch is done
+        assert sender.is_alive(), "the big request was answered before a batch was seen"
+    assert predict(base, ["a good film"])[0] == 200
+    finished.append("small")
+    sender.join(60)
+    assert finished == ["small", "big"]
+    assert json.loads(get(base, "/health")[1])["batches"] - before > 100
 
 
 def test_a_short_soak_has_no_errors_and_no_wrong_answers(tiny_server, tiny_model):

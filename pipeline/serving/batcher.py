@@ -1,4 +1,4 @@
-"""The service's micro-batching: requests that arrive together are labeled in one call."""
+"""The service's micro-batching: requests that arrive together are labeled together, in turns."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import contextlib
 import ctypes
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pipeline.serving.failures import log_failure
 
@@ -22,59 +23,107 @@ class LabelingFailed(Exception):
     """Labeling a request's texts failed even on their own (logged with its id)."""
 
 
-@dataclass
+@dataclass(eq=False)  # compared (and hashed) by identity
 class Job:
-    """One request: its texts, its id (for the log) and the future its results go to."""
+    """One request: its texts, its id (for the log), the future its results go to, and how far
+    its texts have got."""
 
     texts: list[str]
     request_id: str
     future: asyncio.Future
+    rows: list = field(init=False)  # each text's result, once its batch is labeled
+    taken: int = 0  # texts handed to a batch so far
+    left: int = field(init=False)  # texts not labeled yet
+
+    def __post_init__(self) -> None:
+        self.rows, self.left = [None] * len(self.texts), len(self.texts)
 
 
 class MicroBatcher:
-    """Gathers the texts of requests that arrive together into one call of `label`.
+    """Labels the texts of the requests waiting in turns, in batches of at most `budget`.
 
-    A batch opens with the first request and closes once `window_s` passes with no new one (or
-    once it has `max_texts` texts or more): a lone request waits one window, and under load the
-    requests that come in while others are still arriving share their batch. The batch is labeled
-    in one call on `model_thread` (asyncio's default executor if None), while the requests that
-    arrive meanwhile queue for the next. If the call fails, the batch is split until only the
-    requests whose texts fail it are left: those get `LabelingFailed`, their neighbours results.
+    A batch opens with the first request and closes once `window_s` passes with no new one, or
+    once the waiting texts fill its budget: a lone request waits one window, and under load the
+    requests that come in while others are still arriving share their batch. A batch takes the
+    waiting requests' texts round-robin, one text of each in turn, until the next would bring its
+    `cost` (one a text by default) over `budget`; so a big request is labeled over several
+    batches, and a small one sent meanwhile waits for the batch being labeled and rides in the
+    next. A request is answered once all its texts are. Each batch is labeled in one call on
+    `model_thread` (asyncio's default executor if None). If the call fails, the batch is split
+    until only the requests whose texts fail it are left: those get `LabelingFailed` (and their
+    texts still waiting are dropped), their neighbours results.
     """
 
     def __init__(
         self,
         label: Callable[[list[str]], list[dict]],
         window_s: float,
-        max_texts: int,
+        budget: int,
         model_thread: ThreadPoolExecutor | None = None,
+        cost: Callable[[str], int] = lambda text: 1,
     ) -> None:
-        self.label, self.window_s, self.max_texts = label, window_s, max_texts
+        self.label, self.window_s, self.budget, self.cost = label, window_s, budget, cost
         self.model_thread = model_thread
         self.queue: asyncio.Queue[Job] = asyncio.Queue()
+        self.turns: deque[Job] = deque()  # the requests with texts not yet in a batch, in turn
         self.batches = self.texts = 0
         self.trimmed_at = time.monotonic()
 
     async def submit(self, texts: list[str], request_id: str = "-") -> list[dict]:
-        """The results for `texts`, once the batch they joined is done; `LabelingFailed` if
+        """The results for `texts`, once the batches they joined are done; `LabelingFailed` if
         labeling them failed on their own."""
+        if not texts:
+            return []
         future = asyncio.get_running_loop().create_future()
         self.queue.put_nowait(Job(texts, request_id, future))
         return await future
 
     async def run(self) -> None:
-        """Take batches from the queue and label them, one at a time, until cancelled."""
+        """Take batches from the waiting texts and label them, one at a time, until cancelled."""
         while True:
-            jobs = [await self.queue.get()]
-            size = len(jobs[0].texts)
-            while size < self.max_texts:
+            if not self.turns:
+                self.turns.append(await self.queue.get())
+            self._admit()
+            while self._waiting() < self.budget:
                 await asyncio.sleep(self.window_s)
                 if self.queue.empty():
                     break
-                while not self.queue.empty() and size < self.max_texts:
-                    jobs.append(self.queue.get_nowait())
-                    size += len(jobs[-1].texts)
-            await self._label(jobs)
+                self._admit()
+            await self._label(self._next_batch())
+
+    def _admit(self) -> None:
+        """The queued requests take their turns after those already waiting."""
+        while not self.queue.empty():
+            self.turns.append(self.queue.get_nowait())
+
+    def _waiting(self) -> int:
+        """The cost of the texts not yet in a batch (counted up to the budget only)."""
+        total = 0
+        for job in self.turns:
+            for text in job.texts[job.taken :]:
+                total += self.cost(text)
+                if total >= self.budget:
+                    return total
+        return total
+
+    def _next_batch(self) -> list[tuple[Job, int]]:
+        """(request, text index) pairs: the next text of each waiting request in turn, until the
+        next would bring the batch over budget (a batch has at least one text)."""
+        batch: list[tuple[Job, int]] = []
+        spent = 0
+        while self.turns:
+            job = self.turns.popleft()
+            if job.future.done():  # failed, or its client went away: cancelled
+                continue
+            cost = self.cost(job.texts[job.taken])
+            if batch and spent + cost > self.budget:
+                self.turns.appendleft(job)  # it goes first next time
+                break
+            batch.append((job, job.taken))
+            job.taken, spent = job.taken + 1, spent + cost
+            if job.taken < len(job.texts):
+                self.turns.append(job)
+        return batch
 
     def _label_and_trim(self, texts: list[str]) -> list[dict]:
         """`label` the texts, then hand the memory freed since the last trim back to the OS.
@@ -89,13 +138,13 @@ class MicroBatcher:
             self.trimmed_at = time.monotonic()
         return results
 
-    async def _label(self, jobs: list[Job]) -> None:
-        """Label every job's texts in one call and hand each job its share of the results; if the
-        call fails, label each half of the jobs the same way, down to single jobs."""
-        jobs = [job for job in jobs if not job.future.done()]  # a client that went away: cancelled
-        if not jobs:
+    async def _label(self, batch: list[tuple[Job, int]]) -> None:
+        """Label the batch's texts in one call and hand each request the results of its texts,
+        answering those that have all theirs; if the call fails, split the batch."""
+        batch = [(job, i) for job, i in batch if not job.future.done()]
+        if not batch:
             return
-        texts = [text for job in jobs for text in job.texts]
+        texts = [job.texts[i] for job, i in batch]
         try:
             results = await asyncio.get_running_loop().run_in_executor(
                 self.model_thread, self._label_and_trim, texts
@@ -103,18 +152,19 @@ class MicroBatcher:
             if len(results) != len(texts):
                 raise RuntimeError(f"{len(results)} results for {len(texts)} texts")
         except Exception as err:
-            await self._split(jobs, err)
+            await self._split(batch, err)
             return
         self.batches, self.texts = self.batches + 1, self.texts + len(texts)
-        start = 0
-        for job in jobs:
-            if not job.future.done():
-                job.future.set_result(results[start : start + len(job.texts)])
-            start += len(job.texts)
+        for (job, i), row in zip(batch, results, strict=True):
+            job.rows[i], job.left = row, job.left - 1
+            if not job.left and not job.future.done():
+                job.future.set_result(job.rows)
 
-    async def _split(self, jobs: list[Job], err: Exception) -> None:
-        """After labeling `jobs` together failed with `err`: fail a single job, or label each half
-        of them on its own, so the jobs whose texts do not fail get their results."""
+    async def _split(self, batch: list[tuple[Job, int]], err: Exception) -> None:
+        """After labeling `batch` failed with `err`: fail its request if it holds one request's
+        texts only, or label the texts of each half of its requests on their own, so the
+        requests whose texts do not fail get their results."""
+        jobs = list(dict.fromkeys(job for job, _ in batch))
         if len(jobs) == 1:
             log_failure(f"request {jobs[0].request_id}", err)
             if not jobs[0].future.done():
@@ -124,9 +174,9 @@ class MicroBatcher:
         log.warning(
             "requests %s failed together (%s); labeling them in halves", ids, type(err).__name__
         )
-        half = len(jobs) // 2
-        await self._label(jobs[:half])
-        await self._label(jobs[half:])
+        first = set(jobs[: len(jobs) // 2])
+        await self._label([item for item in batch if item[0] in first])
+        await self._label([item for item in batch if item[0] not in first])
 
 
 def release_freed_memory() -> None:

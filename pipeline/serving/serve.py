@@ -7,12 +7,13 @@
 POST /predict labels {"texts": [...]}; GET / is the page, /health and /model (the model.json)
 describe the server, /docs and /openapi.json the API. Requests that arrive together are labeled
 together: the first opens a batch, which stays open while more keep arriving (until a short
-window passes with none), and the texts of all of them go through one `Classifier.results` call,
-where `embed` cuts them into its token-budget batches. A request a client got wrong gets a 4xx
-answer {"error": "..."}; anything else a 500 with no details; the server goes on serving either
-way. A batch whose labeling fails is split and labeled again, down to single requests, so only a
-request whose own texts fail gets the 500. Every answer carries an X-Request-ID header; a failure
-is logged with that id, never with the text.
+window passes with none), and their texts go through `Classifier.results` in batches of about
+`Limits.batch_tokens` tokens, each taking one text of every waiting request in turn; so a big
+request is labeled over several batches, and a small one sent during it does not wait for all of
+it. A request a client got wrong gets a 4xx answer {"error": "..."}; anything else a 500 with no
+details; the server goes on serving either way. A batch whose labeling fails is split and labeled
+again, down to single requests, so only a request whose own texts fail gets the 500. Every answer
+carries an X-Request-ID header; a failure is logged with that id, never with the text.
 """
 
 from __future__ import annotations
@@ -23,24 +24,25 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi_offline import FastAPIOffline
-from pydantic import AfterValidator, BaseModel, ConfigDict, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from pipeline import cli
 from pipeline.classifier import ENGINES, Classifier
-from pipeline.labelable import printable
+from pipeline.io import usable_cpus
 from pipeline.probe import latest_model
 from pipeline.serving.batcher import LabelingFailed, MicroBatcher
 from pipeline.serving.failures import INTERNAL, RequestIds
@@ -59,10 +61,21 @@ class Limits:
     """What one request may carry, and how requests are gathered into batches."""
 
     max_texts: int = 256  # texts in one request
-    max_chars: int = 5000  # characters in one text (the encoder reads 128 tokens at most)
+    max_chars: int = 5000  # characters in one text (about 1,250 tokens)
     max_body_bytes: int = 1 << 20  # bytes in one request body
     batch_window_s: float = 0.001  # how long the first request of a batch waits for others
-    max_batch_texts: int = 512  # texts in one batch (more wait for the next)
+    # tokens in one batch, guessed (`token_guess`): a 1 MB request takes 12 batches or more, and a
+    # request sent during it waits for 2 at most (the one being labeled, then its own)
+    batch_tokens: int = 2048
+
+
+def token_guess(encoder: dict[str, Any]) -> Callable[[str], int]:
+    """A text's tokens, guessed from its length without tokenizing it (the classifier tokenizes
+    each text once, after the batch is cut): about 4 characters a token, at most `max_length` when
+    the encoder truncates long texts (older models did) rather than reading them in windows."""
+    truncates = encoder.get("long_texts", "truncate") == "truncate"
+    most = int(encoder["max_length"]) if truncates else sys.maxsize
+    return lambda text: min(len(text) // 4 + 2, most)
 
 
 class PredictRequest(BaseModel):
@@ -75,11 +88,14 @@ class PredictRequest(BaseModel):
 class Result(BaseModel):
     """One text's answer: its label and probabilities, or why it has none."""
 
-    text: Annotated[str, AfterValidator(printable)]  # a raw surrogate could not be sent as UTF-8
+    text: str  # printable: `Classifier.results` writes a raw surrogate as an escape
     label: str | None = None
     probability: float | None = None
     p_positive: float | None = None
     probabilities: dict[str, float] | None = None
+    tokens: int | None = None  # what was read (`pipeline.results`)
+    windows: int | None = None
+    truncated: bool | None = None
     error: str | None = None
 
 
@@ -156,8 +172,9 @@ def create_app(model_dir: Path, limits: Limits | None = None, engine: str = "aut
     limits = limits or Limits()
     model_thread = ThreadPoolExecutor(1, thread_name_prefix="model")
     classifier = model_thread.submit(load_warm, model_dir, engine).result()
+    guess = token_guess(classifier.meta["encoder"])
     batcher = MicroBatcher(
-        classifier.results, limits.batch_window_s, limits.max_batch_texts, model_thread
+        classifier.results, limits.batch_window_s, limits.batch_tokens, model_thread, guess
     )
 
     @asynccontextmanager
@@ -224,12 +241,6 @@ def create_app(model_dir: Path, limits: Limits | None = None, engine: str = "aut
     return app
 
 
-def default_threads() -> int:
-    """OMP_NUM_THREADS when it is set (as `make test` does), else the CPUs."""
-    omp = os.environ.get("OMP_NUM_THREADS", "")
-    return int(omp) if omp.isdigit() and int(omp) > 0 else os.cpu_count() or 1
-
-
 def main() -> None:
     """Command line: serve the classifier with uvicorn until Ctrl-C."""
     parser = argparse.ArgumentParser(
@@ -242,7 +253,7 @@ def main() -> None:
     parser.add_argument(
         "--threads",
         type=int,
-        default=default_threads(),
+        default=usable_cpus(),
         help="the encoder's threads (%(default)s: OMP_NUM_THREADS, else the CPUs); 1 on a machine "
         "busy with other work",
     )
