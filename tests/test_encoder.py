@@ -82,6 +82,7 @@ def test_bf16_is_close_to_fp32(load):
         ({"layer": -4}, "out of range"),
         ({"precision": "fp16"}, "fp16 needs a CUDA GPU"),
         ({"device": "cuda"}, "no CUDA GPU"),
+        ({"max_length": 129}, r"max_length=129 is more than .* reads at once \(128 tokens\)"),
     ],
 )
 def test_impossible_settings_are_clear_errors(load, settings, message):

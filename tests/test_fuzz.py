@@ -1,13 +1,17 @@
 """Property-based tests (Hypothesis) of every entry point a text goes through: arbitrary Unicode
 text through `Classifier`, predict.py and batch prediction. Every text gets a label or its own
-clear error, and a good text mixed in gets what it gets alone. The service: test_fuzz_service.py.
+clear error, and a good text mixed in gets what it gets alone. Long and very long texts (up to the
+service's limit) are read whole, each row saying in how many tokens and windows, and short texts
+get the same vectors whether long ones are chunked or truncated. The service: test_fuzz_service.py.
 """
 
+import dataclasses
 import json
 import tempfile
 import unicodedata
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -19,6 +23,7 @@ from pipeline import PipelineError
 from pipeline.classifier import Classifier
 from pipeline.labelable import printable
 from pipeline.scale.batch_predict import batch_predict
+from pipeline.serving.serve import Limits
 
 # every general category, surrogates (Cs) and unassigned code points (Cn) included
 CATEGORIES = (
@@ -186,3 +191,74 @@ def test_predict_file_answers_each_line(classifier, tiny_model, tmp_path, lines)
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     for line, row in zip(lines, rows, strict=True):
         assert_same_label(row, classifier.results([line])[0])
+
+
+# Long and very long texts, up to the service's limit on one text: read whole (chunk, the
+# default) in windows of the tiny model's 32 tokens, or cut and said to be (truncate)
+MAX_CHARS = Limits().max_chars
+WINDOW = 32 - 2  # tiny_config's max_length, [CLS] and [SEP] left out
+STRIDE = WINDOW // 4  # encoder.stride's default: a quarter of a window
+REPEATED = st.tuples(st.lists(PIECE, min_size=5, max_size=60).map("".join), st.integers(2, 400))
+VERY_LONG = st.one_of(
+    st.lists(st.sampled_from(WORDS), min_size=40, max_size=1000).map(" ".join),
+    st.lists(PIECE, min_size=40, max_size=400).map("".join),
+    REPEATED.map(lambda piece: piece[0] * piece[1]),
+    LONG,
+).map(lambda text: text[:MAX_CHARS])
+
+
+def windows_for(tokens: int) -> int:
+    """The windows a text of `tokens` real tokens is read in: overlapping by STRIDE."""
+    return 1 if tokens <= WINDOW else 1 + -(-(tokens - WINDOW) // (WINDOW - STRIDE))
+
+
+def truncating(classifier: Classifier) -> Classifier:
+    """The same classifier and model, set to read only a text's first window."""
+    encoder = classifier.encoder
+    config = dataclasses.replace(encoder.config, long_texts="truncate")
+    return dataclasses.replace(
+        classifier, encoder=dataclasses.replace(encoder, config=config, cutter=None)
+    )
+
+
+@FUZZ
+@given(texts=st.lists(VERY_LONG, min_size=1, max_size=4), short=SHORT)
+def test_long_texts_are_read_whole_and_each_row_says_how(classifier, texts, short):
+    rows = classifier.results([*texts, short])
+    assert len(rows) == len(texts) + 1
+    assert_same_label(rows[-1], classifier.results([short])[0])
+    for text, row in zip(texts, rows[:-1], strict=True):
+        assert_row(classifier, text, row)
+        if "label" in row:
+            ids = classifier.encoder.tokenizer(text, add_special_tokens=False)["input_ids"]
+            assert row["tokens"] == len(ids) >= 1  # every token read
+            assert row["windows"] == windows_for(len(ids)) >= 1
+            assert "truncated" not in row
+            assert_same_label(row, classifier.results([text])[0])
+
+
+@FUZZ
+@given(texts=st.lists(VERY_LONG, min_size=1, max_size=4))
+def test_truncate_reads_the_first_window_and_says_it_cut(classifier, texts):
+    cut = truncating(classifier)
+    for text, row in zip(texts, cut.results(texts), strict=True):
+        assert_row(cut, text, row)
+        if "label" in row:
+            tokens = len(cut.encoder.tokenizer(text, add_special_tokens=False)["input_ids"])
+            assert row["tokens"] == min(tokens, WINDOW) >= 1 and row["windows"] == 1
+            assert row.get("truncated", False) is (tokens > WINDOW)
+
+
+@FUZZ
+@given(texts=st.lists(st.one_of(SHORT, TEXT), min_size=1, max_size=12))
+def test_short_texts_get_the_same_vectors_and_rows_either_way(classifier, texts):
+    fits = [
+        text
+        for text in texts
+        if valid_unicode(text)
+        and len(classifier.encoder.tokenizer(text, add_special_tokens=False)["input_ids"]) <= WINDOW
+    ]
+    cut = truncating(classifier)
+    assert cut.results(fits) == classifier.results(fits)
+    if fits:
+        np.testing.assert_array_equal(cut.encoder.encode(fits), classifier.encoder.encode(fits))

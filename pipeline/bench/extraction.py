@@ -9,13 +9,15 @@ on the same texts (the first N phrases of GLUE SST-2 train; MPNet on a quarter o
 2. sentence-transformers `encode()` on the same model folder, batch size tuned over a small grid;
 3. the blog's way (first encoder only): pad every sentence to the longest, fixed chunks of 2,000;
 4. the machine: matmul rate on the encoder's own linear shapes in the same precisions
-   (pipeline/bench/rates.py).
+   (pipeline/bench/rates.py);
+5. a long text (phrases joined to 2,000 tokens): `embed` (windows cut, batched, pooled) against
+   its windows encoded as one batch, side by side (target: at most 1.2x; `--long-text` alone).
 Each way is warmed up, then timed 5 times (3 with --quick): median and spread. The full mode also
 measures peak RSS of the features stage at 10k and 67k sentences and the wall time of
 `predict.py`; `--glue-features` adds the wall time of a cold features stage on all of GLUE SST-2
 train + dev per encoder and precision (long: MPNet fp32 alone is ~15 min on 2 cores).
 
-    python -m pipeline.bench.extraction [--quick] [--glue-features] [--data DIR]
+    python -m pipeline.bench.extraction [--quick] [--glue-features] [--long-text] [--data DIR]
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from pipeline import PipelineError, cli
+from pipeline.bench.long_text import long_text, long_text_cost, long_text_markdown
 from pipeline.bench.markdown import markdown
 from pipeline.bench.rates import (
     UNPACKED,
@@ -47,81 +49,13 @@ from pipeline.bench.rates import (
     rate_key,
     timed,
 )
-from pipeline.config import EncoderConfig, to_dict
+from pipeline.bench.ways import blog_way, onnx_way, sentence_transformers_way
+from pipeline.config import EncoderConfig
 from pipeline.data.splits import read_split
 from pipeline.data.tables import find_split_file
-from pipeline.encoding import row_cosines
 from pipeline.encoding.batching import embed, plan
-from pipeline.encoding.encoder import Encoder, load_encoder, pad
+from pipeline.encoding.encoder import load_encoder
 from pipeline.io import write_json, write_text
-
-BLOG_CHUNK = 2000
-ST_BATCH_SIZES = (32, 64, 128, 256)
-
-
-def blog_way(encoder: Encoder, texts: list[str]) -> np.ndarray:
-    """The notebook's recipe: pad all to the global longest, [CLS] of fixed chunks."""
-    ids = encoder.tokenize(texts).ids
-    padded, mask = pad(ids, encoder.tokenizer.pad_token_id)  # every row to the global longest
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(ids), BLOG_CHUNK):
-            chunk = slice(start, start + BLOG_CHUNK)
-            hidden = encoder.model(input_ids=padded[chunk], attention_mask=mask[chunk])
-            out.append(hidden.last_hidden_state[:, 0].numpy())
-    return np.concatenate(out)
-
-
-def sentence_transformers_way(
-    folder: Path, texts: list[str], lengths: np.ndarray, repeats: int
-) -> dict[str, Any]:
-    """`SentenceTransformer.encode()` with the best batch size of a small grid."""
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(folder), device="cpu")
-
-    def encode(batch: list[str], size: int) -> np.ndarray:
-        return model.encode(batch, batch_size=size, show_progress_bar=False)
-
-    tried = {
-        size: timed(lambda s=size: encode(texts[:1000], s), 1)["median_s"]
-        for size in ST_BATCH_SIZES
-    }
-    best = min(tried, key=tried.get)
-    by_chars = np.argsort([-len(t) for t in texts], kind="stable")  # how encode() sorts
-    batches = [by_chars[i : i + best] for i in range(0, len(texts), best)]
-    result = timed(lambda: encode(texts, best), repeats)
-    return {
-        **result,
-        "batch_size": best,
-        "tuning_s": tried,
-        "padding": padding_ratio(lengths, batches),
-    }
-
-
-def onnx_way(
-    config: EncoderConfig, texts: list[str], precision: str, repeats: int, reference: np.ndarray
-) -> dict[str, Any]:
-    """`make export`'s graph of the encoder in `precision` on ONNX Runtime (padded, the same
-    token-budget batches), with its vectors' max |difference| and mean cosine to `reference`."""
-    from pipeline.encoding.onnx_encoder import EXPORT_KEY, load_onnx_encoder
-    from pipeline.export import write_export
-
-    with tempfile.TemporaryDirectory() as tmp:
-        padded = load_encoder(config, prepack=False, packing=False)
-        entry = write_export(padded, Path(tmp), precision)
-        onnx = load_onnx_encoder(Path(tmp), {"encoder": to_dict(config), EXPORT_KEY: entry})
-    vectors = onnx.encode(texts)
-    tokens = onnx.tokenize(texts)
-    lengths = np.array([len(row) for row in tokens.ids])
-    return {
-        **timed(lambda: onnx.encode(texts), repeats),
-        "padding": padding_ratio(lengths, plan(tokens, config.batch_tokens)),
-        "precision": precision,
-        "limit": "fp32" + UNPACKED,  # int8 too: ONNX Runtime's int8 against torch's fp32 rate
-        "max_abs_diff": float(np.abs(vectors - reference).max()),
-        "mean_cosine": float(row_cosines(vectors, reference).mean()),
-    }
 
 
 def features_run(
@@ -219,6 +153,7 @@ def bench_encoder(
         way["x_fp32"] = ways["ours (fp32)"]["median_s"] / way["median_s"]
         way["x_encode"] = ways["sentence-transformers encode()"]["median_s"] / way["median_s"]
     return {
+        "long_text": long_text_cost(encoder, long_text(encoder, texts), 2 * repeats + 1),
         "texts": len(texts),
         "real_tokens": real_tokens,
         "batch_tokens": encoder.config.batch_tokens,
@@ -267,6 +202,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def long_text_only(args: argparse.Namespace) -> dict[str, Any]:
+    """`--long-text`: the long-text row alone, per encoder (fp32), on this machine."""
+    texts = read_split(find_split_file(args.data, "train")).texts[:5000]
+    report: dict[str, Any] = {"machine": machine(), "encoders": {}, "skipped": {}}
+    for name in args.encoders:
+        try:
+            encoder = load_encoder(EncoderConfig(name=name, pooling="mean", device="cpu"))
+        except PipelineError as err:  # e.g. mpnet before `make encoders`
+            report["skipped"][name] = str(err)
+            continue
+        cost = long_text_cost(encoder, long_text(encoder, texts), 11)
+        report["encoders"][name] = {"long_text": cost}
+    report["machine"]["loadavg_1min_end"] = os.getloadavg()[0]
+    return report
+
+
 def main() -> None:
     """Command line: run the benchmark and write reports/bench/<mode>.json and .md."""
     parser = argparse.ArgumentParser(
@@ -300,6 +251,12 @@ def main() -> None:
         "instructions (AVX512-BF16 or AMX, VNNI). Without them they run generic code for hours; "
         "name them to run them anyway",
     )
+    parser.add_argument(
+        "--long-text",
+        action="store_true",
+        help="only the long-text row (a 2,000-token text against its windows as one batch, 11 "
+        "runs each) per encoder, into long-text.json and .md",
+    )
     parser.add_argument("--out", type=Path, default=Path("reports/bench"))
     args = parser.parse_args()
     args.encoders = [name.strip() for name in args.encoders.split(",") if name.strip()]
@@ -308,12 +265,16 @@ def main() -> None:
     except ValueError as err:
         parser.error(str(err))
     args.n, args.repeats = (2000, 3) if args.quick else (10_000, 5)
-    report = run(args)
-    report["skipped"].update(left_out)
-    name = "quick" if args.quick else "full"
+    if args.long_text:
+        report, name = long_text_only(args), "long-text"
+        text = long_text_markdown(report)
+    else:
+        report, name = run(args), "quick" if args.quick else "full"
+        report["skipped"].update(left_out)
+        text = markdown(report) + long_text_markdown(report)
     write_json(args.out / f"{name}.json", report)
-    write_text(args.out / f"{name}.md", markdown(report))
-    print(markdown(report))
+    write_text(args.out / f"{name}.md", text)
+    print(text)
 
 
 if __name__ == "__main__":

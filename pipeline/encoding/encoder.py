@@ -130,6 +130,14 @@ def load_encoder(
         from pipeline.fast import pack_where_possible
 
         pack_where_possible(model)
+    positions = model.config.max_position_embeddings - (  # MPNet's start after its pad id
+        getattr(getattr(model, "embeddings", None), "padding_idx", -1) + 1
+    )
+    if config.max_length > positions:
+        raise PipelineError(
+            f"encoder.max_length={config.max_length} is more than {config.name} reads at once "
+            f"({positions} tokens); set encoder.max_length to {positions} or less"
+        )
     layers = model.config.num_hidden_layers
     if not all(-(layers + 1) <= layer <= layers for layer in pooled_layers(config)):
         raise PipelineError(
