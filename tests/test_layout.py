@@ -8,7 +8,7 @@ from pathlib import Path
 from conftest import ROOT
 
 PACKAGE = ROOT / "pipeline"
-EXTRAS = ("serving", "scale", "studies", "bench", "fast")  # everything else is the core
+EXTRAS = ("serving", "labeling", "scale", "studies", "bench", "fast")  # everything else is the core
 # The only extras the core may reach (inside a function, when asked for): the fast paths and the
 # Ray engine. A module named here allows its submodules too.
 ALLOWED = ("pipeline.fast", "pipeline.scale.ray_engine")

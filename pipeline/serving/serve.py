@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -34,11 +33,9 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect
+from pydantic import BaseModel, ConfigDict, StrictStr
 
 from pipeline import cli
 from pipeline.classifier import ENGINES, Classifier
@@ -46,6 +43,7 @@ from pipeline.io import usable_cpus
 from pipeline.probe import latest_model
 from pipeline.serving.batcher import LabelingFailed, MicroBatcher
 from pipeline.serving.failures import INTERNAL, RequestIds
+from pipeline.serving.json_api import answer_errors_as_json, json_post, read_json
 
 PAGE = Path(__file__).parent / "static" / "index.html"
 ERRORS = {  # the 4xx answers of POST /predict, for the API docs
@@ -107,25 +105,8 @@ class PredictResponse(BaseModel):
 
 async def read_texts(request: Request, limits: Limits) -> list[str]:
     """The texts of a /predict request; anything wrong is an HTTPException with a 4xx code."""
-    kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if kind != "application/json":
-        raise HTTPException(415, f"Content-Type must be application/json, not {kind!r}")
-    body = await read_body(request, limits.max_body_bytes)
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise HTTPException(400, "the body is not UTF-8") from None
-    except RecursionError:
-        raise HTTPException(400, "the body's JSON is nested too deeply") from None
-    except ValueError as err:
-        raise HTTPException(400, f"the body is not JSON: {err}") from None
-    try:
-        texts = PredictRequest.model_validate(data).texts
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(map(str, first["loc"])) or "body"
-        message = f'expected {{"texts": ["...", ...]}}; {where}: {first["msg"]}'
-        raise HTTPException(422, message) from None
+    shape = '{"texts": ["...", ...]}'
+    texts = (await read_json(request, PredictRequest, limits.max_body_bytes, shape)).texts
     if len(texts) > limits.max_texts:
         raise HTTPException(413, f"{len(texts)} texts; at most {limits.max_texts} per request")
     for i, text in enumerate(texts):
@@ -134,22 +115,6 @@ async def read_texts(request: Request, limits: Limits) -> list[str]:
                 413, f"texts.{i} has {len(text)} characters; at most {limits.max_chars}"
             )
     return texts
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it is known to be over `limit` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"the body has {declared} bytes; at most {limit}")
-    body = bytearray()
-    try:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise HTTPException(413, f"the body is over {limit} bytes")
-    except ClientDisconnect:
-        raise HTTPException(400, "the client went away before the body ended") from None
-    return bytes(body)
 
 
 def load_warm(model_dir: Path, engine: str) -> Classifier:
@@ -198,9 +163,7 @@ def create_app(model_dir: Path, limits: Limits | None = None, engine: str = "aut
     )
     app.add_middleware(RequestIds)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def client_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": err.detail}, err.status_code, headers=err.headers)
+    answer_errors_as_json(app)
 
     @app.get("/", include_in_schema=False)
     async def page() -> HTMLResponse:
@@ -220,13 +183,7 @@ def create_app(model_dir: Path, limits: Limits | None = None, engine: str = "aut
         "/predict",
         response_model=PredictResponse,
         response_model_exclude_none=True,
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
-            }
-        },
-        responses={code: {"description": why} for code, why in ERRORS.items()},
+        **json_post(PredictRequest, ERRORS),
     )
     async def predict(request: Request) -> dict[str, Any]:
         """Label each text; an empty text gets {"text": "", "error": "empty text"}."""
