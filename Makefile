@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 ARGS := --config $(CONFIG) $(if $(DATA),--data $(DATA)) $(if $(SET),--set $(SET))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup all features train evaluate predict serve test lint clean bench bench-quick bench-serve report study precision suite encoders corpus batch-predict curve soak export runtime-check
+.PHONY: help setup all features train evaluate predict serve test lint clean bench bench-quick bench-serve report study precision suite encoders corpus batch-predict curve soak export runtime-check pick label al-study long-study explain-study
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -105,8 +105,32 @@ batch-predict: ## label INPUT=texts.{txt,jsonl,parquet} with MODEL (default: new
 study: ## the pooling/layer study for CONFIG (reports/study/<run>.md)
 	$(PY) -m pipeline.studies.study $(ARGS)
 
+long-study: ## truncate vs chunk (and max, first+last) on documents of held-out sentences, by length in windows, and the time (reports/long/<run>); DOCS= per bucket
+	$(PY) -m pipeline.studies.long_texts $(ARGS) $(if $(DOCS),--per-bucket $(DOCS))
+
 CONFIGS ?=
 SIZES ?=
 SEEDS ?=
 curve: ## learning curve on CONFIG's cached features (CONFIGS=a.yaml,b.yaml overlays; SIZES=8,16,...,all SEEDS=10) (reports/curve/)
 	$(PY) -m pipeline.studies.curve $(ARGS) $(if $(CONFIGS),--configs $(CONFIGS)) $(if $(SIZES),--sizes $(SIZES)) $(if $(SEEDS),--seeds $(SEEDS))
+
+POOL ?=
+LABELED ?=
+STRATEGY ?=
+OUT ?=
+LABELS ?=
+pick: ## the next N texts of POOL=file to label (N=50 LABELED=labels.csv STRATEGY=badge OUT=picks.csv): text, label, guess, score
+	@test -n "$(POOL)" || { echo 'make pick needs POOL=<file of texts>'; exit 2; }
+	$(PY) -m pipeline.pick $(ARGS) --pool $(POOL) $(if $(filter command line environment,$(origin N)),--n $(N)) $(if $(LABELED),--labeled $(LABELED)) $(if $(STRATEGY),--strategy $(STRATEGY)) $(if $(OUT),--out $(OUT))
+
+label: ## a labeling page on 127.0.0.1:PORT for POOL=file: OUT=labels.csv LABELS=negative,positive; refits after each answer
+	@test -n "$(POOL)" -a -n "$(OUT)" -a -n "$(LABELS)" || { echo 'make label needs POOL=<file> OUT=labels.csv LABELS=negative,positive'; exit 2; }
+	$(PY) -m pipeline.labeling.app $(ARGS) --pool $(POOL) --out $(OUT) --labels $(LABELS) --port $(if $(filter command line environment,$(origin PORT)),$(PORT),8001) $(if $(STRATEGY),--strategy $(STRATEGY))
+
+BUDGET ?=
+STRATEGIES ?=
+al-study: ## simulate active learning on DATA's train (gold labels as the labeler; SEEDS=10 BUDGET= STRATEGIES=): reports/al/<run>.{json,md,png}
+	$(PY) -m pipeline.studies.active $(ARGS) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(BUDGET),--budget $(BUDGET)) $(if $(STRATEGIES),--strategies $(STRATEGIES))
+
+explain-study: ## word explanations of CONFIG's classifier (MODEL=, ENGINE=) on its eval split: ERASER faithfulness, plausibility, cost vs LIME (LIME= sentences, 100) and random; SENTENCES= first N (reports/explain/<run>)
+	$(PY) -m pipeline.studies.explain_study $(ARGS) $(if $(MODEL),--model $(MODEL)) $(if $(ENGINE),--engine $(ENGINE)) $(if $(LIME),--lime $(LIME)) $(if $(SENTENCES),--sentences $(SENTENCES))

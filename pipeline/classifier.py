@@ -80,6 +80,12 @@ class Classifier:
         errors, tokens = split_labelable(texts, self.encoder.tokenize)
         return result_rows(texts, errors, self._proba(tokens, progress), self.labels, tokens)
 
+    def explain(self, texts: Sequence[Any], method: str | None = None) -> list[dict[str, Any]]:
+        """`results`' rows, each with its words' spans and weights (`pipeline.explain`)."""
+        from pipeline.explain import DEFAULT_METHOD, explain_rows
+
+        return explain_rows(self, texts, method or DEFAULT_METHOD)
+
     def _proba(self, tokens: Tokens, progress: bool) -> np.ndarray:
         if not len(tokens):
             return np.empty((0, len(self.labels)))

@@ -248,3 +248,17 @@ def test_a_short_soak_has_no_errors_and_no_wrong_answers(tiny_server, tiny_model
     _, outcomes = drive(tiny_server, 4, 600, cases * MALFORMED_EVERY, request)
     assert set(outcomes) == {"ok", "malformed: as expected"}
     assert len(outcomes["malformed: as expected"]) == cases
+
+
+def test_a_request_over_its_token_budget_is_refused_before_any_work(tiny_model):
+    from fastapi.testclient import TestClient
+
+    from pipeline.serving.serve import create_app
+
+    texts = ["a good film " * 10] * 4  # 120 characters: 32 tokens each, guessed
+    with TestClient(create_app(tiny_model, Limits(max_tokens=100))) as client:
+        fits = client.post("/predict", json={"texts": texts[:3]})
+        over = client.post("/predict", json={"texts": texts})
+    assert fits.status_code == 200 and len(fits.json()["results"]) == 3
+    assert over.status_code == 413
+    assert over.json() == {"error": "about 128 tokens to read; at most 100 per request"}

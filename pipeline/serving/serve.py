@@ -48,7 +48,7 @@ from pipeline.serving.json_api import answer_errors_as_json, json_post, read_jso
 PAGE = Path(__file__).parent / "static" / "index.html"
 ERRORS = {  # the 4xx answers of POST /predict, for the API docs
     400: "the body is not UTF-8, not JSON, or nested too deeply",
-    413: "too many texts, a text too long, or a body too large",
+    413: "too many texts or tokens, a text too long, or a body too large",
     415: "Content-Type is not application/json",
     422: 'the JSON is not {"texts": [strings]}',
 }
@@ -61,6 +61,9 @@ class Limits:
     max_texts: int = 256  # texts in one request
     max_chars: int = 5000  # characters in one text (about 1,250 tokens)
     max_body_bytes: int = 1 << 20  # bytes in one request body
+    # tokens one request may have read, guessed (`token_guess`): long texts are read whole, so
+    # this, not the characters, bounds a request's cost (256 texts of 128 tokens)
+    max_tokens: int = 32_768
     batch_window_s: float = 0.001  # how long the first request of a batch waits for others
     # tokens in one batch, guessed (`token_guess`): a 1 MB request takes 12 batches or more, and a
     # request sent during it waits for 2 at most (the one being labeled, then its own)
@@ -103,8 +106,11 @@ class PredictResponse(BaseModel):
     results: list[Result]
 
 
-async def read_texts(request: Request, limits: Limits) -> list[str]:
-    """The texts of a /predict request; anything wrong is an HTTPException with a 4xx code."""
+async def read_texts(
+    request: Request, limits: Limits, guess: Callable[[str], int] = lambda text: 0
+) -> list[str]:
+    """The texts of a /predict request, within `limits` (tokens by `guess`); anything wrong is an
+    HTTPException with a 4xx code."""
     shape = '{"texts": ["...", ...]}'
     texts = (await read_json(request, PredictRequest, limits.max_body_bytes, shape)).texts
     if len(texts) > limits.max_texts:
@@ -114,6 +120,11 @@ async def read_texts(request: Request, limits: Limits) -> list[str]:
             raise HTTPException(
                 413, f"texts.{i} has {len(text)} characters; at most {limits.max_chars}"
             )
+    tokens = sum(map(guess, texts))
+    if tokens > limits.max_tokens:
+        raise HTTPException(
+            413, f"about {tokens:,} tokens to read; at most {limits.max_tokens:,} per request"
+        )
     return texts
 
 
@@ -157,6 +168,7 @@ def create_app(model_dir: Path, limits: Limits | None = None, engine: str = "aut
         description=(
             f"Classifier `{classifier.meta['run']}`; labels {', '.join(classifier.labels)}. "
             f"At most {limits.max_texts} texts a request, {limits.max_chars} characters a text, "
+            f"about {limits.max_tokens} tokens a request, "
             f'{limits.max_body_bytes} bytes a body. Errors are JSON: `{{"error": "..."}}`.'
         ),
         lifespan=lifespan,
@@ -187,7 +199,7 @@ def create_app(model_dir: Path, limits: Limits | None = None, engine: str = "aut
     )
     async def predict(request: Request) -> dict[str, Any]:
         """Label each text; an empty text gets {"text": "", "error": "empty text"}."""
-        texts = await read_texts(request, limits)
+        texts = await read_texts(request, limits, guess)
         if not texts:
             return {"results": []}
         try:

@@ -1,0 +1,342 @@
+"""How faithful the word explanations (`pipeline.explain`) are, and what they cost, against LIME.
+
+ERASER's measures (DeYoung et al., 2020) on the run's eval split, as AOPC over k in K_PERCENT of a
+sentence's words (at least one): comprehensiveness, the drop of the predicted class's probability
+when the top-k words are removed (higher: better), and sufficiency, the drop when only they are
+kept (lower: better). Those texts are plain strings scored by `Classifier.results`, apart from
+the explainers' own variants: a removed word becomes a space, kept words are joined by spaces,
+and a text with nothing left gets the empty input's probability. Every method ranks the same
+words (the tokenizer's); LIME gets them as its features (`bow=False`, a removed word becomes a
+space) with its default 5,000 samples on the first --lime sentences; random order is the floor.
+Plausibility: how often a word's sign agrees with GLUE SST-2's label for it as a one-word phrase,
+over such words with |weight| above their median. Cost: model calls, milliseconds per
+explanation, and one sentence's explanation against one `embed` of its variants.
+
+    make explain-study CONFIG=configs/alammar-2000-minilm.yaml DATA=../shared/data/sst2-sentences
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import math
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline import cli
+from pipeline.classifier import Classifier
+from pipeline.data.splits import load_splits
+from pipeline.encoding.batching import embed
+from pipeline.explain import DEFAULT_METHOD, METHODS, explain_rows, plan_variants
+from pipeline.io import write_json, write_text
+from pipeline.probe import MODELS_ROOT
+
+REPORTS = Path("reports/explain")
+K_PERCENT = (1, 5, 10, 20, 50)
+GLUE_TRAIN = Path("../shared/data/sst2-glue/train.tsv")
+Words = list[tuple[int, int]]  # a sentence's word spans
+
+
+def one_word_labels(path: Path) -> dict[str, int]:
+    """GLUE SST-2's one-word phrases (lowercased) and their majority label; ties left out."""
+    votes: dict[str, Counter] = {}
+    with open(path, encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
+            if len(words := row["sentence"].split()) == 1:
+                votes.setdefault(words[0].lower(), Counter())[int(row["label"])] += 1
+    top = {word: count.most_common(2) for word, count in votes.items()}
+    return {word: c[0][0] for word, c in top.items() if len(c) == 1 or c[0][1] > c[1][1]}
+
+
+def without(text: str, spans: Words, removed: np.ndarray) -> str:
+    """`text` with the words `removed` each replaced by a space."""
+    out, last = [], 0
+    for i in sorted(removed):
+        out += [text[last : spans[i][0]], " "]
+        last = spans[i][1]
+    return "".join([*out, text[last:]])
+
+
+def only(text: str, spans: Words, kept: np.ndarray) -> str:
+    """The words `kept`, in text order, joined by spaces."""
+    return " ".join(text[spans[i][0] : spans[i][1]] for i in sorted(kept))
+
+
+def aopc(
+    classifier: Classifier, texts: list[str], spans: list[Words], weights: list[np.ndarray],
+    top: np.ndarray, p_text: np.ndarray, p_empty: np.ndarray,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """(sentences, k) comprehensiveness and sufficiency of the rankings by `weights`, scored in
+    one `Classifier.results` call; `top`: each text's predicted class, `p_text` its probability."""
+    variants = []
+    for text, words, w in zip(texts, spans, weights, strict=True):
+        order = np.argsort(-w, kind="stable")
+        for k in K_PERCENT:
+            best = order[: math.ceil(k * len(words) / 100)]
+            variants += [without(text, words, best), only(text, words, best)]
+    labels, rows = classifier.labels, classifier.results(variants)
+    p = [
+        row["probabilities"][labels[c]] if "error" not in row else p_empty[c]
+        for row, c in zip(rows, np.repeat(top, 2 * len(K_PERCENT)), strict=True)
+    ]
+    drop = p_text[:, None, None] - np.reshape(p, (len(texts), len(K_PERCENT), 2))
+    return {"comprehensiveness": drop[:, :, 0], "sufficiency": drop[:, :, 1]}
+
+
+def lime_weights(
+    classifier: Classifier, texts: list[str], spans: list[Words], top: np.ndarray,
+    samples: int, seed: int,
+) -> tuple[list[np.ndarray], float, float]:  # fmt: skip
+    """LIME's weight of each word for the predicted class, seconds per explanation, and the
+    distinct texts encoded per explanation (its samples less repeats)."""
+    from lime.lime_text import LimeTextExplainer
+
+    encoder, probe = classifier.encoder, classifier.probe
+    out, distinct, started = [], 0, time.perf_counter()
+    for text, words, c in zip(texts, spans, top.tolist(), strict=True):
+        cache: dict[str, np.ndarray] = {}
+
+        def proba(strings: list[str], cache: dict[str, np.ndarray] = cache) -> np.ndarray:
+            if new := [s for s in dict.fromkeys(strings) if s not in cache]:
+                vectors, _ = embed(encoder, encoder.tokenize(new))
+                cache.update(zip(new, probe.predict_proba(vectors), strict=True))
+            return np.array([cache[s] for s in strings])
+
+        pieces = [text[s:e] for s, e in words]
+        explainer = LimeTextExplainer(
+            split_expression=lambda _, w=pieces: w, bow=False, mask_string=" ", random_state=seed
+        )
+        found = explainer.explain_instance(text, proba, (c,), len(words), samples)
+        w = np.zeros(len(words))
+        for i, value in found.as_map()[c]:
+            w[i] = value
+        out.append(w)
+        distinct += len(cache)
+    n = max(len(texts), 1)
+    return out, (time.perf_counter() - started) / n, distinct / n
+
+
+def plausibility(
+    texts: list[str], spans: list[Words], weights: list[np.ndarray], toward_positive: np.ndarray,
+    lexicon: dict[str, int],
+) -> dict[str, float | int]:  # fmt: skip
+    """Sign agreement with the one-word labels, over labeled words above the median |weight|."""
+    signed, gold = [], []
+    for text, words, w, sign in zip(texts, spans, weights, toward_positive, strict=True):
+        for (s, e), value in zip(words, w, strict=True):
+            if (label := lexicon.get(text[s:e].lower())) is not None:
+                signed.append(value * sign)
+                gold.append(label)
+    if not signed:
+        return {"words": 0, "agreement": float("nan"), "agreement_all": float("nan")}
+    agree = (np.asarray(signed) > 0) == (np.asarray(gold) == 1)
+    strong = np.abs(signed) > np.median(np.abs(signed))
+    return {
+        "words": int(strong.sum()),
+        "agreement": float(agree[strong].mean()) if strong.any() else float("nan"),
+        "agreement_all": float(agree.mean()),
+    }
+
+
+def timing(classifier: Classifier, texts: list[str], method: str, repeats: int = 3) -> dict:
+    """Explaining each sentence alone against one `embed` of its variants (best of `repeats`,
+    interleaved so that a busy moment hits both)."""
+    best: list[list[float]] = []
+    for text in texts:
+        variants = plan_variants(classifier, [text], method).variants
+        runs = []
+        for _ in range(repeats):
+            began = time.perf_counter()
+            explain_rows(classifier, [text], method)
+            middle = time.perf_counter()
+            embed(classifier.encoder, variants)
+            runs.append((middle - began, time.perf_counter() - middle))
+        best.append(np.min(runs, axis=0).tolist())
+    explain_s, embed_s = np.array(best).reshape(-1, 2).T
+    return {
+        "sentences": len(texts),
+        "ms_median": 1e3 * float(np.median(explain_s)) if len(texts) else None,
+        "embed_ms_median": 1e3 * float(np.median(embed_s)) if len(texts) else None,
+        "explain_over_embed": float(explain_s.sum() / embed_s.sum()) if len(texts) else None,
+    }
+
+
+def summary(scores: dict[str, np.ndarray], n: int) -> dict[str, Any] | None:
+    """Mean AOPC, its standard error and the mean at each k over the first `n` sentences."""
+    if n < 2:
+        return None
+    out: dict[str, Any] = {}
+    for name, values in scores.items():
+        per_text = values[:n].mean(axis=1)
+        out[name] = float(per_text.mean())
+        out[f"{name}_se"] = float(per_text.std(ddof=1) / math.sqrt(n))
+        out[f"{name}_at_k"] = values[:n].mean(axis=0).round(5).tolist()
+    return out
+
+
+def cpu() -> str:
+    """The CPU's model name, its fast-precision flags (or "AVX2 only"), cores and load."""
+    info = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
+    name = next((line.split(":", 1)[1].strip() for line in info if "model name" in line), "?")
+    flags = {f for line in info if line.startswith("flags") for f in line.split()}
+    fast = ", ".join(sorted(flags & {"avx512_bf16", "avx512_vnni"})) or "AVX2 only"
+    return f"{name}, {fast}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}"
+
+
+def explain_study(
+    config: Any, model: Path | None = None, engine: str = "auto", sentences: int | None = None,
+    lime: int = 100, samples: int = 5000, timed: int = 10, seed: int = 0, glue: Path = GLUE_TRAIN,
+) -> dict[str, Any]:  # fmt: skip
+    """Score every method, random order and LIME on the eval split; write the report."""
+    started = time.perf_counter()
+    model = Path(model or MODELS_ROOT / config.run)
+    classifier = Classifier.load(model, engine)
+    texts = list(load_splits(config.data)["eval"].texts)[:sentences]
+    base = [row for row in classifier.results(texts) if "error" not in row]
+    texts, labels = [row["text"] for row in base], classifier.labels
+    top = np.array([labels.index(row["label"]) for row in base])
+    p_text = np.array([row["probability"] for row in base])
+    p_empty = classifier.probe.predict_proba(classifier.encoder.encode([""]))[0]
+    weights: dict[str, list[np.ndarray]] = {}
+    cost: dict[str, dict[str, Any]] = {}
+    for method in METHODS:
+        began = time.perf_counter()
+        rows = explain_rows(classifier, texts, method, seed)
+        seconds = time.perf_counter() - began
+        spans = [[(w["start"], w["end"]) for w in row["words"]] for row in rows]
+        weights[method] = [np.array([w["weight"] for w in row["words"]]) for row in rows]
+        calls = np.mean([len(plan.keep) for plan in plan_variants(classifier, texts, method).plans])
+        cost[method] = {"calls": float(calls), "ms_batched": 1e3 * seconds / len(texts)}
+        cost[method] |= timing(classifier, texts[:timed], method)
+    rng = np.random.default_rng(seed)
+    weights["random"] = [rng.permutation(len(words)).astype(float) for words in spans]
+    if lime := min(lime, len(texts)):
+        weights["lime"], seconds, distinct = lime_weights(
+            classifier, texts[:lime], spans[:lime], top[:lime], samples, seed
+        )
+        cost["lime"] = {"calls": samples, "distinct": distinct, "ms_batched": 1e3 * seconds}
+    lexicon = one_word_labels(glue) if glue.is_file() and len(labels) == 2 else {}
+    methods: dict[str, Any] = {}
+    scores: dict[str, dict[str, np.ndarray]] = {}
+    for name, w in weights.items():
+        n = len(w)
+        scores[name] = aopc(classifier, texts[:n], spans[:n], w, top[:n], p_text[:n], p_empty)
+        methods[name] = {"sentences": n, "cost": cost.get(name)}
+        for part, m in (("eval", n), ("lime_subset", lime)):
+            methods[name][part] = summary(scores[name], m)
+            if name != "random" and lexicon and methods[name][part]:
+                toward_positive = np.where(top[:m] == 1, 1.0, -1.0)
+                methods[name][part]["plausibility"] = plausibility(
+                    texts[:m], spans[:m], w[:m], toward_positive, lexicon
+                )
+    for name in METHODS if lime > 1 else ():  # paired: the same sentences, minus LIME's
+        for measure, ours in scores[name].items():
+            diff = ours[:lime].mean(axis=1) - scores["lime"][measure].mean(axis=1)
+            methods[name]["lime_subset"] |= {
+                f"{measure}_minus_lime": float(diff.mean()),
+                f"{measure}_minus_lime_se": float(diff.std(ddof=1) / math.sqrt(lime)),
+            }
+    report = {
+        "run": config.run, "model": str(model), "engine": classifier.engine,
+        "encoder": classifier.meta["encoder"]["name"], "date": datetime.date.today().isoformat(),
+        "cpu": cpu(), "sentences": len(texts), "lime_sentences": lime, "lime_samples": samples,
+        "k_percent": list(K_PERCENT), "default": DEFAULT_METHOD, "methods": methods,
+    }  # fmt: skip
+    report["targets"] = targets(report)
+    report["seconds"] = time.perf_counter() - started
+    write_json((REPORTS / config.run).with_suffix(".json"), report)
+    write_text((REPORTS / config.run).with_suffix(".md"), markdown(report))
+    print(markdown(report))
+    return report
+
+
+def targets(report: dict[str, Any]) -> dict[str, bool | None]:
+    """The issue's targets for the default method (None: not measured)."""
+    best, m = report["methods"][report["default"]], report["methods"]
+    ours, lime = best["lime_subset"], (m.get("lime") or {}).get("lime_subset")
+    ratio = best["cost"].get("explain_over_embed")
+    return {
+        "comprehensiveness >= LIME's": ours["comprehensiveness"] >= lime["comprehensiveness"]
+        if lime else None,
+        "comprehensiveness >= 8x random's": best["eval"]["comprehensiveness"]
+        >= 8 * m["random"]["eval"]["comprehensiveness"],
+        "sufficiency <= LIME's": ours["sufficiency"] <= lime["sufficiency"] if lime else None,
+        "calls <= LIME's / 50": best["cost"]["calls"] <= report["lime_samples"] / 50,
+        "plausibility >= 80 %": best["eval"].get("plausibility", {}).get("agreement", 0) >= 0.8,
+        "wall <= 1.2x one encode": ratio <= 1.2 if ratio is not None else None,
+    }  # fmt: skip
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The study as Markdown tables: on LIME's sentences, then on all of them."""
+    lines = [
+        f"Explanations of {report['run']} ({report['encoder']}, {report['engine']} engine), "
+        f"{report['date']}, {report['cpu']}; default method: {report['default']}.",
+    ]
+    for part, n in (("lime_subset", report["lime_sentences"]), ("eval", report["sentences"])):
+        lines += [
+            "", f"{'The first' if part == 'lime_subset' else 'All'} {n} eval sentences:", "",
+            "| method | comprehensiveness AOPC | sufficiency AOPC (lower: better) "
+            "| plausibility (words) | model calls | ms per explanation |",
+            "|---|---|---|---|---|---|",
+        ]  # fmt: skip
+        for name, m in report["methods"].items():
+            s, c = m[part], m["cost"] or {}
+            if s is None or (part == "eval" and name == "lime"):
+                continue
+            plaus = s.get("plausibility")
+            agree = f"{100 * plaus['agreement']:.1f} % ({plaus['words']})" if plaus else "-"
+            lines.append(
+                f"| {name} | {_mean_se(s, 'comprehensiveness')} | {_mean_se(s, 'sufficiency')} "
+                f"| {agree} | {c.get('calls', 0):.1f} | {c.get('ms_batched', 0):.1f} |"
+            )
+        if part == "lime_subset" and report["methods"].get("lime"):
+            lines += ["", "Minus LIME on the same sentences (mean ± standard error):", ""]
+            for name in METHODS:
+                s = report["methods"][name][part]
+                lines.append(
+                    f"- {name}: comprehensiveness {_mean_se(s, 'comprehensiveness_minus_lime')}"
+                    f", sufficiency {_mean_se(s, 'sufficiency_minus_lime')}"
+                )
+    lines += ["", "One sentence alone (median) against one `embed` of its variants:", ""]
+    for name, m in report["methods"].items():
+        if (c := m["cost"] or {}).get("explain_over_embed") is not None:
+            lines.append(
+                f"- {name}: {c['ms_median']:.1f} ms, embed {c['embed_ms_median']:.1f} ms: "
+                f"{c['explain_over_embed']:.2f}x the encode ({c['sentences']} sentences)"
+            )
+    lines += ["", "Targets for the default:", ""]
+    lines += [f"- {name}: {ok}" for name, ok in report["targets"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _mean_se(summary: dict[str, Any], name: str) -> str:
+    """A measure of a summary as "mean ± standard error"."""
+    return f"{summary[name]:.4f} ± {summary[f'{name}_se']:.4f}"
+
+
+def main() -> None:
+    """Command line: the explanation study for a config's trained classifier."""
+    parser = cli.stage_parser(__doc__)
+    parser.add_argument("--model", type=Path, help="model folder (default: models/<run>)")
+    parser.add_argument("--engine", default="auto", choices=("auto", "onnx", "torch"))
+    parser.add_argument("--sentences", type=int, help="first N eval sentences (default: all)")
+    parser.add_argument("--lime", type=int, default=100, help="sentences LIME explains (100)")
+    parser.add_argument("--lime-samples", type=int, default=5000, help="LIME's samples (5000)")
+    parser.add_argument("--timed", type=int, default=10, help="sentences timed alone (10)")
+    parser.add_argument("--glue", type=Path, default=GLUE_TRAIN, help="GLUE SST-2 train.tsv")
+    args = parser.parse_args()
+    config = cli.config_from_args(args)
+    explain_study(
+        config, args.model, args.engine, args.sentences, args.lime, args.lime_samples, args.timed,
+        glue=args.glue,
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    cli.run(main)
