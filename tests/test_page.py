@@ -45,14 +45,23 @@ def test_each_sentence_gets_its_label_probability_and_a_bar_per_class(
 
     from pipeline.classifier import Classifier
 
-    label(browser, tiny_server, "a good film\n\n<b>awful</b>", ".result + .result")
-    expected = Classifier.load(tiny_model).results(["a good film", "<b>awful</b>"])
+    long = " ".join(["fun"] * 40)  # 40 tokens, over the tiny run's 32: read in windows
+    label(
+        browser, tiny_server, f"a good film\n\n<b>awful</b>\n{long}", ".result + .result + .result"
+    )
+    expected = Classifier.load(tiny_model).results(["a good film", "<b>awful</b>", long])
 
     results = browser.find_elements(By.CLASS_NAME, "result")
     assert [r.find_element(By.CLASS_NAME, "text").text for r in results] == [
         "a good film",
         "<b>awful</b>",  # shown as typed, never as HTML
+        long,
     ]
+    assert expected[2]["windows"] > 1 and not results[0].find_elements(By.CLASS_NAME, "read")
+    reads = results[2].find_element(By.CLASS_NAME, "read").text
+    assert (
+        reads == f"{expected[2]['tokens']} tokens, read whole in {expected[2]['windows']} windows"
+    )
     for result, answer in zip(results, expected, strict=True):
         assert result.find_element(By.CLASS_NAME, "label").text == answer["label"]
         assert f"{answer['probability']:.3f}" in result.text
