@@ -60,7 +60,8 @@ def test_layers_and_poolings_differ(load):
 
 
 def test_truncation_is_counted(load):
-    vectors, truncated = embed(load(max_length=8), [LONG, SHORT, SENTENCE], progress=False)
+    encoder = load(max_length=8, long_texts="truncate")
+    vectors, truncated = embed(encoder, [LONG, SHORT, SENTENCE], progress=False)
     assert truncated == 2
     assert vectors.shape == (3, 32)
 

@@ -32,7 +32,12 @@ def test_saves_classifier_and_what_made_it(features, workdir):
     assert not (model_dir / "classifier.joblib").exists()  # no pickle unless asked for
     data = meta["data"]
     assert data["dir"] == "sst2" and data["protocol"] == "split"  # a folder by name only
-    assert data["splits"]["train"] == {"n": 40, "source": "train.tsv", "truncated": 0}
+    assert data["splits"]["train"] == {
+        "n": 40,
+        "source": "train.tsv",
+        "split": "train",
+        "truncated": 0,
+    }
     assert data["splits"]["eval"]["source"] == "dev.tsv"
     assert (model_dir / "README.md").read_text().startswith("---\nlicense: ")  # the model card
     classifier, _ = load_probe(model_dir)
