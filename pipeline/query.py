@@ -13,6 +13,8 @@ and returns `Picks`: the rows to label, most wanted first, with the strategy's s
   weighted by its squared cosine distance to the nearest taken text (so covered regions draw no
   centre), and the free text nearest each centre, the heaviest group first. Its score is the
   share of the pool's weight its group stands for. Used while labels are few (`in_cold_start`).
+  On a big pool it groups a random sample of KMEANS_SAMPLE free texts: enough to place a few
+  dozen centres, in a tenth of the time on 67,349 texts.
 - ``badge``: BADGE (Ash et al. 2020): k-means++ seeding on the gradient embeddings of the loss at
   the predicted label, (p - e_yhat) x [x, 1] for a logistic regression; its score is the
   gradient's norm. Distances come from the factors, so no n x K d array is built.
@@ -35,6 +37,7 @@ STRATEGIES = ("random", *UNCERTAINTY, "kmeans", "badge", "cluster-margin")
 DEFAULT = "badge"  # the study's pick (docs/active-learning.md)
 FEW_PER_CLASS = 5  # the diversity start runs until every class has this many labels
 PREFILTER = 10  # cluster-margin clusters PREFILTER x n of the least certain texts
+KMEANS_SAMPLE = 8192  # kmeans groups at most this many free texts, drawn at random
 
 
 @dataclass
@@ -157,6 +160,8 @@ def _kmeans(x: np.ndarray, n: int, taken: np.ndarray, seed: int) -> Picks:
 
     units = unit_rows(x)
     free = np.flatnonzero(~taken)
+    if len(free) > KMEANS_SAMPLE:
+        free = np.sort(np.random.default_rng(seed).choice(free, KMEANS_SAMPLE, replace=False))
     weight = np.ones(len(free))
     if taken.any():  # how far each free text is from every taken one: covered ones weigh less
         weight = np.maximum(1.0 - nearest_similarity(units[free], units[taken]), 0.0) ** 2 + 1e-6

@@ -122,6 +122,21 @@ def test_the_classifier_refits_and_the_progress_has_cv_accuracy_and_a_curve(sess
     assert {10, 20, 24} <= curve()
 
 
+def test_the_next_diversity_round_is_grouped_by_the_worker_before_it_is_needed(session):
+    one = session()  # answering "negative" to everything keeps the session in its diversity start
+    client = TestClient(create_app(one))
+    first_round = list(one.start)
+    for _ in range(len(first_round) - 1):
+        answer(client, "negative")
+    deadline = time.time() + 60
+    while time.time() < deadline and len([r for r in one.start if not one.taken[r]]) < 2:
+        time.sleep(0.05)
+    waiting = [row for row in one.start if not one.taken[row]]
+    assert len(waiting) > 1 and set(waiting) - set(first_round)  # the next round, before /next
+    asked = [answer(client, "negative")["id"] for _ in range(len(waiting))]
+    assert asked == waiting and not set(asked) & set(first_round[:-1])
+
+
 def test_bad_requests_get_the_services_4xx_answers(session):
     client = TestClient(create_app(session()))
     current = client.get("/next").json()["id"]

@@ -6,7 +6,8 @@ disk (`Journal`) when `label` returns, and `next` waits for the refit that answe
 most `wait_s`, then picks with the classifier it has, so a slow refit never delays the next text.
 When idle, the worker scores the labels so far by cross-validation, also for earlier prefixes of
 OUT: the learning curve to date. A text labeled or skipped is never asked again, also after a
-restart; undo brings the last answered text back.
+restart; undo brings the last answered text back. The diversity start's k-means rounds are
+grouped by the worker too, one answer ahead.
 """
 
 from __future__ import annotations
@@ -259,6 +260,21 @@ class Session:
             self.refits += 1
             self.refit_ms = 1000 * (time.perf_counter() - started)
             self.lock.notify_all()
+        self._next_start_round()
+
+    def _next_start_round(self) -> None:
+        """While the diversity start runs, group its next round here, before the last text of
+        this one is asked, so that GET /next never waits for k-means."""
+        with self.lock:
+            left = [row for row in self.start if not self.taken[row]]
+            if len(left) > 1 or self.strategy == "random" or not self._cold():
+                return
+            taken = self.taken.copy()
+            taken[left] = True
+        n = START * len(self.names)
+        rows = choose("kmeans", self.pool.x, n, taken, seed=self.seed).rows.tolist()
+        with self.lock:
+            self.start += [row for row in rows if not self.taken[row] and row not in self.start]
 
     def _due(self) -> int | None:
         """The next labeled count to score by CV (under the lock): now, then the curve's."""
