@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 ARGS := --config $(CONFIG) $(if $(DATA),--data $(DATA)) $(if $(SET),--set $(SET))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup all features train evaluate predict serve test lint clean bench bench-quick bench-serve report study precision suite encoders corpus batch-predict curve soak export runtime-check pick label al-study long-study explain-study
+.PHONY: help setup all features train evaluate predict serve test lint clean bench bench-quick bench-serve report study precision suite encoders corpus batch-predict curve soak export runtime-check pick label al-study long-study explain-study bench-explain
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -69,6 +69,10 @@ bench: ## benchmark MiniLM and MPNet (fp32; bf16, int8 where the CPU has them) v
 
 bench-quick: ## the same on 2,000 texts, without the memory runs (~15 min); PRECISIONS=fp32,bf16,int8 to pick
 	$(PY) -m pipeline.bench.extraction --quick $(if $(DATA),--data $(DATA)) $(if $(PRECISIONS),--precisions $(PRECISIONS))
+
+bench-explain: ## explaining a sentence against labeling it and one encode of its variants: MODELS=models/a,models/b on CONFIG's eval split, every engine each has (reports/bench/explain.md)
+	@test -n "$(MODELS)" || { echo "make bench-explain needs MODELS=models/<run>[,models/<run>...]"; exit 2; }
+	$(PY) -m pipeline.bench.explain $(ARGS) --models $(MODELS)
 
 bench-serve: ## the service on loopback: MODEL=models/<run> DATA=<dir with dev.tsv>: latency, 60 s of load vs offline, bad requests (~4 min)
 	@test -n "$(MODEL)" -a -n "$(DATA)" || { echo "make bench-serve needs MODEL=models/<run> DATA=<dir with dev.tsv>"; exit 2; }

@@ -44,6 +44,17 @@ def usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def cpu() -> str:
+    """The CPU's model and cores, its fast-precision flags ("AVX2 only" without), the load: what
+    every dated speed figure says of its machine."""
+    cpuinfo = Path("/proc/cpuinfo")
+    info = cpuinfo.read_text(encoding="utf-8") if cpuinfo.is_file() else ""
+    name = next((x.split(":", 1)[1].strip() for x in info.splitlines() if "model name" in x), "?")
+    flags = [flag for flag in ("avx512_bf16", "avx512_vnni", "amx_bf16") if f" {flag}" in info]
+    extra = " ".join(flags) or "AVX2 only"
+    return f"{name}, {os.cpu_count()} cores, {extra}, load {os.getloadavg()[0]:.1f}"
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temp path beside `path`; rename it into place only if the block succeeds."""

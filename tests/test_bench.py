@@ -101,3 +101,20 @@ def test_a_run_in_fp32_only_on_mpnet_has_its_packing_rows(tiny_mpnet, tiny_data,
     assert set(report["encoders"][str(tiny_mpnet)]["matmul_gflops"]) == {"fp32", "fp32 unpacked"}
     assert "fp32 in `F.linear` (unprepacked)" in markdown(report)
     assert "bf16 prepacked" not in markdown(report)
+
+
+def test_explain_bench_times_labeling_explaining_and_one_encode_of_the_variants(tiny_model):
+    from pipeline.bench.explain import bench, markdown, timing
+    from pipeline.classifier import Classifier
+    from pipeline.explain import DEFAULT_METHOD, plan_variants
+
+    texts = ["a good film", "dull and far too long, but the actors try"]
+    report = bench([tiny_model], texts, repeats=1)
+    (row,) = report["rows"]  # the tiny model has no export: torch only
+    assert (row["engine"], row["precision"], row["sentences"]) == ("torch", "fp32", 2)
+    assert row["label_ms"] > 0 and row["explain_ms"] > 0 and row["embed_ms"] > 0
+    classifier = Classifier.load(tiny_model, "torch")
+    variants = [len(plan_variants(classifier, [t], DEFAULT_METHOD).variants.windows) for t in texts]
+    assert row["variants_median"] == np.median(variants)
+    assert "| torch | fp32 |" in markdown(report)
+    assert timing(classifier, [], DEFAULT_METHOD) == {"method": DEFAULT_METHOD, "sentences": 0}

@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import datetime
 import math
-import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -29,11 +28,12 @@ from typing import Any
 import numpy as np
 
 from pipeline import cli
+from pipeline.bench.explain import timing
 from pipeline.classifier import Classifier
 from pipeline.data.splits import load_splits
 from pipeline.encoding.batching import embed
 from pipeline.explain import DEFAULT_METHOD, METHODS, explain_rows, plan_variants
-from pipeline.io import write_json, write_text
+from pipeline.io import cpu, write_json, write_text
 from pipeline.probe import MODELS_ROOT
 
 REPORTS = Path("reports/explain")
@@ -143,29 +143,6 @@ def plausibility(
     }
 
 
-def timing(classifier: Classifier, texts: list[str], method: str, repeats: int = 3) -> dict:
-    """Explaining each sentence alone against one `embed` of its variants (best of `repeats`,
-    interleaved so that a busy moment hits both)."""
-    best: list[list[float]] = []
-    for text in texts:
-        variants = plan_variants(classifier, [text], method).variants
-        runs = []
-        for _ in range(repeats):
-            began = time.perf_counter()
-            explain_rows(classifier, [text], method)
-            middle = time.perf_counter()
-            embed(classifier.encoder, variants)
-            runs.append((middle - began, time.perf_counter() - middle))
-        best.append(np.min(runs, axis=0).tolist())
-    explain_s, embed_s = np.array(best).reshape(-1, 2).T
-    return {
-        "sentences": len(texts),
-        "ms_median": 1e3 * float(np.median(explain_s)) if len(texts) else None,
-        "embed_ms_median": 1e3 * float(np.median(embed_s)) if len(texts) else None,
-        "explain_over_embed": float(explain_s.sum() / embed_s.sum()) if len(texts) else None,
-    }
-
-
 def summary(scores: dict[str, np.ndarray], n: int) -> dict[str, Any] | None:
     """Mean AOPC, its standard error and the mean at each k over the first `n` sentences."""
     if n < 2:
@@ -177,15 +154,6 @@ def summary(scores: dict[str, np.ndarray], n: int) -> dict[str, Any] | None:
         out[f"{name}_se"] = float(per_text.std(ddof=1) / math.sqrt(n))
         out[f"{name}_at_k"] = values[:n].mean(axis=0).round(5).tolist()
     return out
-
-
-def cpu() -> str:
-    """The CPU's model name, its fast-precision flags (or "AVX2 only"), cores and load."""
-    info = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
-    name = next((line.split(":", 1)[1].strip() for line in info if "model name" in line), "?")
-    flags = {f for line in info if line.startswith("flags") for f in line.split()}
-    fast = ", ".join(sorted(flags & {"avx512_bf16", "avx512_vnni"})) or "AVX2 only"
-    return f"{name}, {fast}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}"
 
 
 def explain_study(
@@ -305,9 +273,9 @@ def markdown(report: dict[str, Any]) -> str:
                 )
     lines += ["", "One sentence alone (median) against one `embed` of its variants:", ""]
     for name, m in report["methods"].items():
-        if (c := m["cost"] or {}).get("explain_over_embed") is not None:
+        if (c := m["cost"] or {}).get("sentences"):
             lines.append(
-                f"- {name}: {c['ms_median']:.1f} ms, embed {c['embed_ms_median']:.1f} ms: "
+                f"- {name}: {c['explain_ms']:.1f} ms, embed {c['embed_ms']:.1f} ms: "
                 f"{c['explain_over_embed']:.2f}x the encode ({c['sentences']} sentences)"
             )
     lines += ["", "Targets for the default:", ""]

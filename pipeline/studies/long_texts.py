@@ -15,7 +15,6 @@ Writes reports/long/<run>.json and .md.
 from __future__ import annotations
 
 import dataclasses
-import os
 import statistics
 import time
 from datetime import datetime, timezone
@@ -28,7 +27,7 @@ from pipeline.config import Config
 from pipeline.data.splits import Split, load_splits
 from pipeline.encoding.batching import Engine, Tokens, embed, plan, pool_windows, run_batches
 from pipeline.features import build_features, load_arrays
-from pipeline.io import write_json, write_text
+from pipeline.io import cpu, write_json, write_text
 from pipeline.probe import LinearProbe
 from pipeline.report import REPORTS_ROOT
 from pipeline.studies.long_documents import (
@@ -226,16 +225,6 @@ def _mean(values: np.ndarray) -> float | None:
 
 def _num(value: float | None, form: str) -> str:
     return "-" if value is None else form.format(value)
-
-
-def cpu() -> str:
-    """The CPU's model and cores, its fast-precision flags ("AVX2 only" without), the load."""
-    with open("/proc/cpuinfo", encoding="utf-8") as handle:
-        info = handle.read()
-    name = next((x.split(":", 1)[1].strip() for x in info.splitlines() if "model name" in x), "")
-    flags = [flag for flag in ("avx512_bf16", "avx512_vnni", "amx_bf16") if f" {flag}" in info]
-    extra = " ".join(flags) or "AVX2 only"
-    return f"{name}, {os.cpu_count()} cores, {extra}, load {os.getloadavg()[0]:.1f}"
 
 
 def main() -> None:
