@@ -39,9 +39,9 @@ train: ## fit the logistic regression, C by cross-validation (models/<run>/)
 evaluate: ## score the classifier and a majority baseline (reports/<run>/)
 	$(PY) -m pipeline.evaluate $(ARGS)
 
-predict: ## label TEXT="..." with MODEL (default: newest) on ENGINE=auto|onnx|torch
+predict: ## label TEXT="..." with MODEL (default: newest) on ENGINE=auto|onnx|torch; EXPLAIN=1: each word's weight, tinted (METHOD=occlusion|local|shap)
 	@test -n "$(TEXT)" || { echo 'make predict needs TEXT="a sentence to label"'; exit 2; }
-	$(PY) pipeline/predict.py $(if $(MODEL),--model $(MODEL)) $(if $(ENGINE),--engine $(ENGINE)) "$(TEXT)"
+	$(PY) pipeline/predict.py $(if $(MODEL),--model $(MODEL)) $(if $(ENGINE),--engine $(ENGINE)) $(if $(EXPLAIN),--explain) $(if $(METHOD),--method $(METHOD)) "$(TEXT)"
 
 serve: ## serve MODEL=models/<run> (default: newest) on PORT and ENGINE: POST /predict, a page at /, /docs
 	$(PY) -m pipeline.serving.serve $(if $(MODEL),--model $(MODEL)) $(if $(ENGINE),--engine $(ENGINE)) --port $(PORT)
@@ -102,9 +102,9 @@ corpus: ## write N synthetic sentences (seed SEED) from SOURCE (default DATA/tra
 
 INPUT ?=
 OUTPUT ?= predictions.parquet
-batch-predict: ## label INPUT=texts.{txt,jsonl,parquet} with MODEL (default: newest) into OUTPUT (Parquet); ENGINE=, RAY=1
+batch-predict: ## label INPUT=texts.{txt,jsonl,parquet} with MODEL (default: newest) into OUTPUT (Parquet); ENGINE=, RAY=1, EXPLAIN=1 adds top_words
 	@test -n "$(INPUT)" || { echo 'make batch-predict needs INPUT=texts.txt (or .jsonl, .parquet)'; exit 2; }
-	$(PY) -m pipeline.scale.batch_predict $(if $(MODEL),--model $(MODEL)) $(if $(ENGINE),--engine $(ENGINE)) $(if $(RAY),--ray) --input $(INPUT) --output $(OUTPUT)
+	$(PY) -m pipeline.scale.batch_predict $(if $(MODEL),--model $(MODEL)) $(if $(ENGINE),--engine $(ENGINE)) $(if $(RAY),--ray) $(if $(EXPLAIN),--explain) --input $(INPUT) --output $(OUTPUT)
 
 study: ## the pooling/layer study for CONFIG (reports/study/<run>.md)
 	$(PY) -m pipeline.studies.study $(ARGS)

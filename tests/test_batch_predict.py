@@ -7,12 +7,15 @@ import time
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT, sentences
 
 import pipeline.scale.batch_predict as bp
 from pipeline import PipelineError
 from pipeline.classifier import Classifier
+from pipeline.tint import top_words
 
 CHUNK, PARTS = 100, 20  # the killed run; the kill lands after the first part (1 of 20 here)
 
@@ -124,3 +127,27 @@ def test_missing_model_input_and_bad_output_are_clear(tiny_model, tmp_path):
         bp.batch_predict(tiny_model, tmp_path / "gone.txt", tmp_path / "o.parquet")
     with pytest.raises(PipelineError, match=r"must be a \.parquet"):
         bp.batch_predict(tiny_model, path, tmp_path / "o.csv")
+
+
+def test_explain_adds_the_top_words_of_classifier_explain(tiny_model, tmp_path):
+    texts = ["a good film , i loved it", "", 7, "dull , cold and tedious", "fun", "i hated it"]
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    output = tmp_path / "out.parquet"
+    bp.batch_predict(tiny_model, path, output, chunk_rows=4, progress=False)
+    assert "top_words" not in pq.read_schema(output).names
+    bp.batch_predict(tiny_model, path, output, chunk_rows=4, progress=False, explain=True)
+    table = pq.read_table(output)  # the finished plain run is not taken for an explained one
+    assert table.schema.field("top_words").type == pa.list_(bp.TOP_WORD)
+    rows = Classifier.load(tiny_model).explain(texts)
+    assert table["label"].to_pylist() == [row.get("label") for row in rows]
+    for got, row in zip(table["top_words"].to_pylist(), rows, strict=True):
+        want = top_words(row.get("words", []))
+        assert [(w["word"], w["start"], w["end"]) for w in got] == [
+            (w["word"], w["start"], w["end"]) for w in want
+        ]
+        np.testing.assert_allclose(
+            [w["weight"] for w in got], [w["weight"] for w in want], atol=1e-4
+        )
+        assert len(got) == min(5, len(row.get("words", [])))
+    assert [len(words) for words in table["top_words"].to_pylist()][1:3] == [0, 0]  # errors

@@ -203,17 +203,39 @@ def test_batch_predict_on_ray_labels_as_the_local_engine(tiny_model, workdir, lo
     assert pq.read_table(ray).equals(pq.read_table(local))
 
 
+def test_batch_predict_explain_on_ray_writes_the_local_top_words(tiny_model, workdir, local_ray):
+    """The actors explain with the local path's own chunk labeling: the same table, whose top
+    words are those of `Classifier.explain`."""
+    from pipeline.classifier import Classifier
+    from pipeline.scale.batch_predict import batch_predict
+    from pipeline.tint import top_words
+
+    texts = ["a good film , i loved it", "", "dull , cold and tedious", "fun"]
+    path = workdir / "texts.txt"
+    path.write_text("\n".join(texts) + "\n")
+    local = batch_predict(tiny_model, path, workdir / "local.parquet", chunk_rows=3, explain=True)
+    ray = batch_predict(
+        tiny_model, path, workdir / "ray.parquet", ray=True, chunk_rows=3, explain=True
+    )
+    table = pq.read_table(ray)
+    assert table.equals(pq.read_table(local))
+    rows = Classifier.load(tiny_model).explain(texts)
+    got = [[w["word"] for w in words] for words in table["top_words"].to_pylist()]
+    assert got == [[w["word"] for w in top_words(row.get("words", []))] for row in rows]
+    assert got[1] == [] and len(got[0]) == 5
+
+
 def test_a_killed_labeler_changes_no_label(tiny_model, workdir, local_ray):
     """SIGKILL the Classifier actor with chunks in flight: the same tables, in input order."""
     from pipeline.data.reader import Chunk
     from pipeline.scale import ray_engine
-    from pipeline.scale.batch_predict import predict_parts_local
+    from pipeline.scale.batch_predict import label_columns, predict_parts_local
 
     chunks = [
         Chunk(i, 4 * i, [f"a good film {i}", "", "i hated it", "fun"], None) for i in range(8)
     ]
     expected, got, killed = [], [], []
-    predict_parts_local(tiny_model, chunks, lambda chunk, table: expected.append(table))
+    predict_parts_local(tiny_model, chunks, lambda c, table: expected.append(table), label_columns)
 
     def write(chunk: Chunk, table: dict[str, list]) -> None:
         if not killed:
@@ -222,7 +244,7 @@ def test_a_killed_labeler_changes_no_label(tiny_model, workdir, local_ray):
                 os.kill(pid, signal.SIGKILL)
         got.append((chunk.index, table))
 
-    ray_engine.predict_parts(tiny_model, chunks, write)
+    ray_engine.predict_parts(tiny_model, chunks, write, label_columns)
     assert killed
     assert [index for index, _ in got] == list(range(8))
     assert [table for _, table in got] == expected

@@ -9,7 +9,10 @@ column and optionally an "id" column (--text-column and --id-column name others)
 
 Output: Parquet, one row per input row in input order: ``row`` (0-based), ``id`` (when the input
 has ids; JSON ids become text), ``label``, ``probability`` (the label's), ``p_<class>`` for every
-class, and ``error``: null, or why that row has no label ("empty text", "not a string"). A bad
+class, and ``error``: null, or why that row has no label ("empty text", "not a string"). With
+--explain (`Classifier.explain`, about four encodes a word), ``top_words`` too: the row's five
+words of largest |weight|, largest first, each a struct {word, start, end, weight} (weight: in
+the label's log-odds, + toward it; ``text[start:end] == word``), empty for an error row. A bad
 row never stops the run; a bad file (missing, unknown suffix, not UTF-8, not JSON, no text
 column) stops it before any work, with one line and exit code 2.
 
@@ -28,7 +31,9 @@ import json
 import shutil
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -42,10 +47,16 @@ from pipeline.labelable import printable
 from pipeline.probe import latest_model, load_probe
 from pipeline.progress import progress_bar
 from pipeline.results import columns
+from pipeline.tint import top_words
 
 CHUNK_ROWS = 20_000
+EXPLAIN_TEXTS = 256  # texts explained at once: each one's variants' vectors are all held together
 META_KEY = b"batch_predict"
-TEXT_COLUMNS = ("label", "error")  # the result columns that hold text; the others are numbers
+TOP_WORD = pa.struct(  # an explained word, without the per-class weights of K > 2 classes
+    [("word", pa.string()), ("start", pa.int64()), ("end", pa.int64()), ("weight", pa.float64())]
+)
+TYPES = {"label": pa.string(), "error": pa.string(), "top_words": pa.list_(TOP_WORD)}  # else float
+Label = Callable[[Classifier, list[Any]], dict[str, list]]  # a chunk's texts -> result columns
 
 
 def batch_predict(
@@ -58,8 +69,10 @@ def batch_predict(
     text_column: str | None = None,
     id_column: str | None = None,
     progress: bool = True,
+    explain: bool = False,
 ) -> Path:
-    """Label every row of `input_path` into the Parquet file `output`, resuming finished parts."""
+    """Label every row of `input_path` into the Parquet file `output`, resuming finished parts;
+    `explain` adds each row's top words."""
     if output.suffix != ".parquet":
         raise PipelineError(f"--output must be a .parquet file (got {output})")
     load_probe(model_dir)  # a folder without a sound classifier fails here, before any work
@@ -68,6 +81,7 @@ def batch_predict(
         "model_sha256": sha256_file(model_dir / "model.json"),
         "input": scan_input(input_path, text_column, id_column),
         "chunk_rows": chunk_rows,
+        "explain": explain,
     }
     if _finished(output, manifest):
         return output
@@ -91,7 +105,7 @@ def batch_predict(
             from pipeline.scale.ray_engine import predict_parts  # Ray is an optional extra
         else:
             predict_parts = predict_parts_local
-        predict_parts(model_dir, pending, write, engine)
+        predict_parts(model_dir, pending, write, partial(label_columns, explain=explain), engine)
     _concatenate(parts, n_chunks, output, {**manifest, "engine": engine, "ray": ray})
     return output
 
@@ -100,12 +114,30 @@ def predict_parts_local(
     model_dir: Path,
     chunks: Iterable[Chunk],
     write: Callable[[Chunk, dict[str, list]], None],
+    label: Label,
     engine: str = "auto",
 ) -> None:
-    """In this process: load the classifier once, then write each chunk's result columns."""
+    """In this process: load the classifier once, then write each chunk's `label` columns."""
     classifier = Classifier.load(model_dir, engine)
     for chunk in chunks:
-        write(chunk, columns(classifier.results(chunk.texts), classifier.labels))
+        write(chunk, label(classifier, chunk.texts))
+
+
+def label_columns(
+    classifier: Classifier, texts: list[Any], explain: bool = False
+) -> dict[str, list]:
+    """A chunk's result columns (`pipeline.results.columns`), and with `explain` its
+    ``top_words``: what the local path and the Ray actors both write. Explained EXPLAIN_TEXTS
+    texts at a time, so memory does not grow with --chunk-rows."""
+    if not explain:
+        return columns(classifier.results(texts), classifier.labels)
+    rows = [
+        row
+        for start in range(0, len(texts), EXPLAIN_TEXTS)
+        for row in classifier.explain(texts[start : start + EXPLAIN_TEXTS])
+    ]
+    top = [top_words(row.get("words", [])) for row in rows]
+    return {**columns(rows, classifier.labels), "top_words": top}
 
 
 def write_part(parts: Path, chunk: Chunk, results: dict[str, list]) -> None:
@@ -114,7 +146,7 @@ def write_part(parts: Path, chunk: Chunk, results: dict[str, list]) -> None:
     if chunk.ids is not None:
         table["id"] = pa.array([printable(i) for i in chunk.ids])
     for name, values in results.items():
-        table[name] = pa.array(values, pa.string() if name in TEXT_COLUMNS else pa.float64())
+        table[name] = pa.array(values, TYPES.get(name, pa.float64()))
     with atomic_path(parts / f"part-{chunk.index:06d}.parquet") as tmp:
         pq.write_table(pa.table(table), tmp)
 
@@ -182,6 +214,12 @@ def main() -> None:
     )
     parser.add_argument("--text-column", help="the text field (default: text or sentence)")
     parser.add_argument("--id-column", help="the id field (default: id, when present)")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="add top_words: each row's 5 strongest words and their weights (about four encodes "
+        "a word: a smaller --chunk-rows keeps the resume points close)",
+    )
     args = parser.parse_args()
     if args.chunk_rows < 1:
         parser.error("--chunk-rows must be at least 1")
@@ -194,6 +232,7 @@ def main() -> None:
         args.chunk_rows,
         args.text_column,
         args.id_column,
+        explain=args.explain,
     )
 
 

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -28,7 +28,9 @@ from pipeline.config import EncoderConfig
 from pipeline.data.reader import Chunk
 from pipeline.encoding.batching import run_batches
 from pipeline.encoding.encoder import Encoder, load_encoder
-from pipeline.results import columns
+
+if TYPE_CHECKING:
+    from pipeline.scale.batch_predict import Label
 
 
 def connect() -> None:
@@ -91,9 +93,11 @@ def predict_parts(
     model_dir: Path,
     chunks: Iterable[Chunk],
     write: Callable[[Chunk, dict[str, list]], None],
+    label: Label,
     engine: str = "auto",
 ) -> None:
-    """`batch_predict --ray`: Ray actors, each holding one Classifier on `engine`, label chunks.
+    """`batch_predict --ray`: Ray actors, each holding one Classifier on `engine`, label chunks
+    with `label` (batch_predict's `label_columns`, as the local path does).
 
     Chunks stream from the driver, at most two per actor in flight, so memory stays flat;
     `write(chunk, columns)` gets them back in input order. A killed actor is started again and
@@ -107,7 +111,9 @@ def predict_parts(
     labeler = ray.remote(
         num_cpus=pool.num_cpus, num_gpus=pool.num_gpus, max_restarts=-1, max_task_retries=-1
     )(_Labeler)
-    actors = [labeler.remote(model_dir.resolve(), pool.threads, engine) for _ in range(pool.size)]
+    actors = [
+        labeler.remote(model_dir.resolve(), pool.threads, engine, label) for _ in range(pool.size)
+    ]
     in_flight: deque[tuple[Chunk, Any]] = deque()
     for n, chunk in enumerate(chunks):
         in_flight.append((chunk, actors[n % len(actors)].label.remote(chunk.texts)))
@@ -119,18 +125,19 @@ def predict_parts(
 
 
 class _Labeler:
-    """A Ray actor that loads one Classifier and labels chunks of texts with it."""
+    """A Ray actor that loads one Classifier and labels chunks of texts with it and `label`."""
 
-    def __init__(self, model_dir: Path, threads: int | None, engine: str) -> None:
+    def __init__(self, model_dir: Path, threads: int | None, engine: str, label: Label) -> None:
         from pipeline.classifier import Classifier
 
         if threads:
             torch.set_num_threads(threads)
         self.classifier = Classifier.load(model_dir, engine)
+        self.to_columns = label
 
     def label(self, texts: list[Any]) -> dict[str, list]:
-        """The result columns (`pipeline.results.columns`) for these texts."""
-        return columns(self.classifier.results(texts), self.classifier.labels)
+        """The result columns for these texts (`label`'s)."""
+        return self.to_columns(self.classifier, texts)
 
 
 class _Embedder:
