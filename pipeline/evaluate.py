@@ -9,7 +9,10 @@ figures over all the experiments' predictions. A labeled test split is scored th
 Reports accuracy, macro-F1, ROC-AUC (one-vs-rest macro for K classes), per-class
 precision/recall/F1 and the confusion matrix; for two classes also the positive class's
 precision, recall and F1. Writes ``reports/<run>/metrics.json``, ``report.md`` and four figures
-(confusion matrix, ROC, reliability, accuracy by length), and prints a table.
+(confusion matrix, ROC, reliability, accuracy by length), and prints a table. The EXPLAINED most
+confidently wrong sentences are explained (`Classifier.explain`: each word's weight toward the
+saved classifier's label) in metrics.json, the report and a fifth figure, when the saved classifier
+made the scored predictions and its encoder can be loaded; otherwise the report says why not.
 
     python -m pipeline.evaluate --config configs/sst2-minilm.yaml --data ../shared/data/sst2-glue
 """
@@ -32,8 +35,10 @@ from sklearn.metrics import (
 )
 
 from pipeline import PipelineError, cli, plots
+from pipeline.classifier import Classifier
 from pipeline.config import Config
 from pipeline.data.splits import load_splits
+from pipeline.explain import DEFAULT_METHOD
 from pipeline.features import FEATURES_ROOT, load_arrays, load_features
 from pipeline.io import write_json, write_text
 from pipeline.model_card import write_model_card
@@ -44,6 +49,7 @@ from pipeline.report import REPORTS_ROOT, markdown_report, table
 log = logging.getLogger(__name__)
 
 LENGTH_BUCKETS = ((1, 5), (6, 10), (11, 15), (16, 20), (21, 30), (31, np.inf))
+EXPLAINED = 8  # most confidently wrong sentences explained; each costs up to 100 encoder passes
 
 
 def scores(y_true: np.ndarray, proba: np.ndarray, names: list[str]) -> dict[str, Any]:
@@ -118,6 +124,9 @@ def evaluate(
     scored = protocol(config, train, held, classifier)
     role = "train" if scored.on_train else "eval"
     texts = splits[role].texts
+    wrong = confidently_wrong(texts, scored.y, scored.proba, names, rows=scored.rows)
+    saved = config.data.protocol != "mteb" and not scored.on_train  # else other models scored
+    explained = explain_wrong(models_root / config.run, wrong[:EXPLAINED], saved)
     metrics = {
         "run": config.run,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -132,10 +141,9 @@ def evaluate(
         "scored": f"{role}, {scored.note}" if scored.note else role,
         **scored_metrics(scored, train[1], names),
         "by_length": by_length(texts, scored.y, scored.proba, scored.rows),
-        "most_confidently_wrong": confidently_wrong(
-            texts, scored.y, scored.proba, names, rows=scored.rows
-        ),
-        "figures": plots.FIGURES,
+        "most_confidently_wrong": wrong,
+        "wrong_explained": explained,
+        "figures": plots.figures(explained),
         **scored.details,
     }
     if features_meta["splits"].get("test", {}).get("labeled"):
@@ -193,6 +201,42 @@ def confidently_wrong(
         }
         for i in worst
     ]
+
+
+def explain_wrong(model_dir: Path, wrong: list[dict], saved: bool) -> dict[str, Any]:
+    """The words' weights (`Classifier.explain`, one call) of the `wrong` sentences, or why there
+    are none: `saved` False (other models made the scored predictions), no sentence wrong, or an
+    encoder that cannot be loaded (the report says so instead of failing)."""
+    if not saved:
+        return {
+            "sentences": [],
+            "reason": "the scored predictions are other classifiers' (out of fold, or MTEB's)",
+        }
+    if not wrong:
+        return {"sentences": [], "reason": "no sentence was classified wrong"}
+    try:  # torch: the engine that made the features, so the scored predictions are explained
+        classifier = Classifier.load(model_dir, engine="torch")
+    except PipelineError as err:
+        log.warning("evaluate: not explaining the wrong sentences: %s", err)
+        return {"sentences": [], "reason": f"the encoder cannot be loaded ({err})"}
+    log.info("evaluate: explaining the %d most confidently wrong sentences", len(wrong))
+    rows = classifier.explain([w["text"] for w in wrong], DEFAULT_METHOD)
+    return {
+        "method": DEFAULT_METHOD,
+        "sentences": [
+            {
+                "text": w["text"],
+                "label": w["label"],
+                "predicted": row["label"],
+                "probability": row["probability"],
+                "words": [
+                    {k: word[k] for k in ("word", "start", "end", "weight")}
+                    for word in row["words"]
+                ],
+            }
+            for w, row in zip(wrong, rows, strict=True)
+        ],
+    }
 
 
 def main() -> None:

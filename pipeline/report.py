@@ -28,6 +28,7 @@ REPORTS_ROOT = Path("reports")
 BINARY_METRICS = ("accuracy", "precision", "recall", "f1", "macro_f1", "roc_auc")
 MULTICLASS_METRICS = ("accuracy", "macro_f1", "roc_auc")
 BINARY = ("negative", "positive")  # the labels of a metrics.json from before K classes
+TOP_WORDS = 3  # words per explained sentence, toward its predicted label and against it
 
 
 def run_page(
@@ -184,15 +185,50 @@ def markdown_report(metrics: dict[str, Any]) -> str:
         "| true label | predicted | p(predicted) | sentence |",
         "|---|---|---:|---|",
         *(
-            f"| {w['label']} | {w['predicted']} | {w['p_wrong_label']:.3f} "
-            f"| {w['text'].replace('|', '&#124;')} |"
+            f"| {w['label']} | {w['predicted']} | {w['p_wrong_label']:.3f} | {cell(w['text'])} |"
             for w in metrics["most_confidently_wrong"]
         ),
+        *explained_lines(metrics["wrong_explained"], metrics["figures"]),
         "",
         *(f"![{name}]({file})" for name, file in metrics["figures"].items()),
         "",
     ]
     return "\n".join(lines)
+
+
+def explained_lines(explained: dict[str, Any], figures: dict[str, str]) -> list[str]:
+    """The explained wrong sentences: each one's strongest words toward its predicted label and
+    against it, and a link to their figure; or why none were explained."""
+    if not explained["sentences"]:
+        return ["", f"No words explained: {explained['reason']}."]
+
+    def strongest(words: list[dict], sign: int) -> str:
+        found = sorted(
+            (w for w in words if sign * w["weight"] > 0), key=lambda w: -abs(w["weight"])
+        )
+        return ", ".join(f"“{cell(w['word'])}” {w['weight']:+.2f}" for w in found[:TOP_WORDS])
+
+    figure = figures["wrong_explained"]
+    return [
+        "",
+        f"### The words that weigh most ({explained['method']})",
+        "",
+        "Each word's weight in the saved classifier's log-odds of the predicted label (+: toward "
+        f"it); every word, coloured by its weight: [{figure}]({figure}).",
+        "",
+        "| true label | predicted | p(predicted) | toward it | against it | sentence |",
+        "|---|---|---:|---|---|---|",
+        *(
+            f"| {s['label']} | {s['predicted']} | {s['probability']:.3f} "
+            f"| {strongest(s['words'], 1)} | {strongest(s['words'], -1)} | {cell(s['text'])} |"
+            for s in explained["sentences"]
+        ),
+    ]
+
+
+def cell(text: str) -> str:
+    """`text` for a Markdown table cell: its pipes escaped."""
+    return text.replace("|", "&#124;")
 
 
 def fmt(value: float | int | None) -> str:

@@ -2,15 +2,15 @@ import json
 
 import numpy as np
 import pytest
-from conftest import write_tsv
+from conftest import NEGATIVE, POSITIVE, write_tsv
 from test_features import age
 
-from pipeline import PipelineError
+from pipeline import Classifier, PipelineError
 from pipeline.config import load_config
 from pipeline.data.splits import load_splits
 from pipeline.data.tables import CHUNK_ROWS
 from pipeline.data.texts import SpooledTexts
-from pipeline.evaluate import by_length, confidently_wrong, evaluate, scores
+from pipeline.evaluate import EXPLAINED, by_length, confidently_wrong, evaluate, scores
 from pipeline.features import build_features
 from pipeline.hub import weight_files
 from pipeline.train import train
@@ -161,6 +161,8 @@ def test_a_file_too_large_to_keep_in_memory(protocol, tiny_config, workdir):
     for w in wrong:  # each text is the scored row's own
         assert w["label"] == ["negative", "positive"][label(int(w["text"].split()[-1]))]
         assert w["predicted"] != w["label"]
+    assert metrics["wrong_explained"]["sentences"] == []  # other models than the saved scored
+    assert "wrong_explained" not in metrics["figures"]
 
 
 def five_class_folder(folder):
@@ -215,3 +217,64 @@ def test_refuses_features_of_data_changed_since(tiny_config, tiny_data, tiny_enc
     age(dev, seconds=50)
     with pytest.raises(PipelineError, match="no features"):
         evaluate(config)
+
+
+def test_explains_the_most_confidently_wrong_sentences(tiny_model, tiny_config, workdir):
+    metrics = evaluate(load_config(tiny_config))
+    wrong = metrics["most_confidently_wrong"][:EXPLAINED]
+    assert wrong  # the tiny classifier gets a few dev sentences wrong
+    out = workdir / "reports" / "tiny"
+    saved = json.loads((out / "metrics.json").read_text())["wrong_explained"]
+    rows = Classifier.load(tiny_model, engine="torch").explain([w["text"] for w in wrong])
+    assert len(saved["sentences"]) == len(rows)
+    for sentence, w, row in zip(saved["sentences"], wrong, rows, strict=True):
+        assert sentence["text"] == w["text"] and sentence["label"] == w["label"]
+        assert sentence["predicted"] == row["label"] == w["predicted"]
+        assert sentence["probability"] == row["probability"]
+        assert sentence["words"] == [
+            {key: word[key] for key in ("word", "start", "end", "weight")} for word in row["words"]
+        ]
+    assert (out / "wrong_explained.png").read_bytes()[:4] == b"\x89PNG"
+    report = (out / "report.md").read_text()
+    assert "[wrong_explained.png](wrong_explained.png)" in report
+    top = max(saved["sentences"][0]["words"], key=lambda word: word["weight"])
+    assert f"“{top['word']}” {top['weight']:+.2f}" in report
+
+
+def test_no_wrong_sentence_no_explained_figure(tiny_config, workdir):
+    folder = workdir / "easy"
+    folder.mkdir()
+    rows = [(s, 1) for s in POSITIVE[:6]] + [(s, 0) for s in NEGATIVE[:6]]
+    write_tsv(folder / "train.tsv", rows)
+    write_tsv(folder / "dev.tsv", rows)  # scored on what it was trained on, with a large C
+    config = load_config(tiny_config, [f"data.dir={folder}", "train.cs=[1000.0]"])
+    stale = workdir / "reports" / "tiny" / "wrong_explained.png"  # an earlier evaluation's
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    build_features(config, progress=False)
+    train(config)
+    metrics = evaluate(config)
+    assert metrics["classifier"]["accuracy"] == 1.0
+    assert metrics["wrong_explained"] == {
+        "sentences": [],
+        "reason": "no sentence was classified wrong",
+    }
+    assert not stale.exists() and "wrong_explained" not in metrics["figures"]
+    report = (workdir / "reports" / "tiny" / "report.md").read_text()
+    assert "No words explained: no sentence was classified wrong." in report
+    assert "wrong_explained.png" not in report
+
+
+def test_an_encoder_that_cannot_be_loaded_leaves_the_report_without_the_figure(
+    tiny_model, tiny_config, workdir
+):
+    meta_file = tiny_model / "model.json"
+    meta = json.loads(meta_file.read_text())
+    meta["encoder"]["name"] = str(workdir / "gone")  # its files are not there any more
+    meta_file.write_text(json.dumps(meta))
+    metrics = evaluate(load_config(tiny_config))
+    assert metrics["wrong_explained"]["sentences"] == []
+    assert metrics["wrong_explained"]["reason"].startswith("the encoder cannot be loaded")
+    assert not (workdir / "reports" / "tiny" / "wrong_explained.png").exists()
+    report = (workdir / "reports" / "tiny" / "report.md").read_text()
+    assert "No words explained: the encoder cannot be loaded (cannot load encoder" in report

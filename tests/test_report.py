@@ -18,6 +18,7 @@ def test_run_page_links_every_artifact_and_runs_page_lists_runs(tiny_config, wor
         "roc_curve.png",
         "reliability.png",
         "accuracy_by_length.png",
+        "wrong_explained.png",
         "model.json",
         "meta.json",
     ):
