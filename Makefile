@@ -7,6 +7,7 @@ MODEL ?=
 PORT ?= 8000
 VENV ?= .venv
 PY := $(VENV)/bin/python
+COMMA := ,
 ARGS := --config $(CONFIG) $(if $(DATA),--data $(DATA)) $(if $(SET),--set $(SET))
 
 .DEFAULT_GOAL := help
@@ -43,7 +44,7 @@ predict: ## label TEXT="..." with MODEL (default: newest) on ENGINE=auto|onnx|to
 	@test -n "$(TEXT)" || { echo 'make predict needs TEXT="a sentence to label"'; exit 2; }
 	$(PY) pipeline/predict.py $(if $(MODEL),--model $(MODEL)) $(if $(ENGINE),--engine $(ENGINE)) $(if $(EXPLAIN),--explain) $(if $(METHOD),--method $(METHOD)) "$(TEXT)"
 
-serve: ## serve MODEL=models/<run> (default: newest) on PORT and ENGINE: POST /predict, a page at /, /docs
+serve: ## serve MODEL=models/<run> (default: newest) on PORT and ENGINE: POST /predict and /explain, a page at /, /docs
 	$(PY) -m pipeline.serving.serve $(if $(MODEL),--model $(MODEL)) $(if $(ENGINE),--engine $(ENGINE)) --port $(PORT)
 
 PRECISION ?= fp32
@@ -70,9 +71,10 @@ bench: ## benchmark MiniLM and MPNet (fp32; bf16, int8 where the CPU has them) v
 bench-quick: ## the same on 2,000 texts, without the memory runs (~15 min); PRECISIONS=fp32,bf16,int8 to pick
 	$(PY) -m pipeline.bench.extraction --quick $(if $(DATA),--data $(DATA)) $(if $(PRECISIONS),--precisions $(PRECISIONS))
 
-bench-explain: ## explaining a sentence against labeling it and one encode of its variants: MODELS=models/a,models/b on CONFIG's eval split, every engine each has (reports/bench/explain.md)
-	@test -n "$(MODELS)" || { echo "make bench-explain needs MODELS=models/<run>[,models/<run>...]"; exit 2; }
+bench-explain: ## explaining a sentence against labeling it and one encode of its variants, for MODELS=models/a,models/b on every engine each has, on CONFIG's eval split; then POST /explain against in-process on the first (reports/bench/explain.md)
+	@test -n "$(MODELS)" -a -n "$(DATA)" || { echo "make bench-explain needs MODELS=models/<run>[,models/<run>...] DATA=<dir with dev.tsv>"; exit 2; }
 	$(PY) -m pipeline.bench.explain $(ARGS) --models $(MODELS)
+	$(PY) -m pipeline.bench.explain_latency --model $(firstword $(subst $(COMMA), ,$(MODELS))) --data $(DATA)/dev.tsv $(if $(ENGINE),--engine $(ENGINE))
 
 bench-serve: ## the service on loopback: MODEL=models/<run> DATA=<dir with dev.tsv>: latency, 60 s of load vs offline, bad requests (~4 min)
 	@test -n "$(MODEL)" -a -n "$(DATA)" || { echo "make bench-serve needs MODEL=models/<run> DATA=<dir with dev.tsv>"; exit 2; }

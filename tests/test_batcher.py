@@ -3,6 +3,7 @@
 import asyncio
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from pipeline.serving.batcher import LabelingFailed, MicroBatcher
 
@@ -147,3 +148,37 @@ def test_a_request_over_several_batches_fails_alone_and_is_labeled_no_further(ca
     assert [
         r.getMessage().split(" failed")[0] for r in caplog.records if r.levelname == "ERROR"
     ] == ["request r1"]
+
+
+def test_two_batchers_share_one_model_thread_and_each_counts_its_own_cost():
+    """The service's two batchers (/predict, /explain) label on one thread; /explain's texts cost
+    more (their variants), so its batches hold fewer."""
+    calls: list[tuple[str, list[str]]] = []
+    threads: set[int] = set()
+
+    def labeler(name: str) -> Callable[[list[str]], list[dict]]:
+        def label(texts: list[str]) -> list[dict]:
+            threads.add(threading.get_ident())
+            calls.append((name, list(texts)))
+            return [{"text": text} for text in texts]
+
+        return label
+
+    async def scenario() -> list:
+        with ThreadPoolExecutor(1) as model_thread:
+            cheap = MicroBatcher(labeler("cheap"), 0.05, 4, model_thread)
+            costly = MicroBatcher(labeler("costly"), 0.05, 4, model_thread, cost=len)
+            tasks = [asyncio.create_task(batcher.run()) for batcher in (cheap, costly)]
+            answers = await asyncio.gather(
+                cheap.submit(["a", "b", "c", "d"]), costly.submit(["xx", "yy", "zzzz"])
+            )
+            for task in tasks:
+                task.cancel()
+        return answers
+
+    cheap, costly = asyncio.run(scenario())
+    assert [row["text"] for row in cheap + costly] == ["a", "b", "c", "d", "xx", "yy", "zzzz"]
+    assert sorted(calls) == [
+        ("cheap", ["a", "b", "c", "d"]), ("costly", ["xx", "yy"]), ("costly", ["zzzz"])
+    ]  # fmt: skip
+    assert len(threads) == 1 and threading.get_ident() not in threads

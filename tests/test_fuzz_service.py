@@ -1,6 +1,6 @@
-"""Property-based tests (Hypothesis) of POST /predict: every request gets a 2xx or a 4xx (never a
-500 or a traceback), each text its label or its own error, and good requests sent together with
-bad ones keep their labels."""
+"""Property-based tests (Hypothesis) of POST /predict and /explain: every request gets a 2xx or a
+4xx (never a 500 or a traceback), each text its label or its own error (and its words, whose spans
+index it), and good requests sent together with bad ones keep their labels."""
 
 import json
 from collections.abc import Iterator
@@ -17,6 +17,7 @@ from pipeline.bench.battery import Case, send
 from pipeline.classifier import Classifier
 from pipeline.serving.serve import Limits, create_app
 
+ROUTES = ["/predict", "/explain"]
 JSON_TYPES = ["application/json", "application/json; charset=utf-8", "Application/JSON", None]
 OTHER_TYPES = ["text/plain", "application/x-www-form-urlencoded", "application/json-seq", ""]
 CONTENT_TYPE = st.sampled_from(JSON_TYPES) | st.sampled_from(OTHER_TYPES)
@@ -54,17 +55,22 @@ def client(tiny_model) -> Iterator[TestClient]:
         yield client
 
 
-def post(client: TestClient, body: bytes, content_type: str | None) -> tuple[int, dict]:
+def post(
+    client: TestClient, body: bytes, content_type: str | None, path: str = "/predict"
+) -> tuple[int, dict]:
     headers = {} if content_type is None else {"Content-Type": content_type}
-    response = client.post("/predict", content=body, headers=headers)
+    response = client.post(path, content=body, headers=headers)
     assert len(response.headers["X-Request-ID"]) == 16
     return response.status_code, response.json()
 
 
 @FUZZ
+@pytest.mark.parametrize("path", ROUTES)
 @given(texts=st.lists(TEXT, max_size=10), ascii_only=st.booleans(), content_type=CONTENT_TYPE)
-def test_texts_get_their_rows_or_the_right_4xx(client, classifier, texts, ascii_only, content_type):
-    status, answer = post(client, encode({"texts": texts}, ascii_only), content_type)
+def test_texts_get_their_rows_or_the_right_4xx(
+    client, classifier, path, texts, ascii_only, content_type
+):
+    status, answer = post(client, encode({"texts": texts}, ascii_only), content_type, path)
     if content_type not in JSON_TYPES:
         assert status == 415
     elif not ascii_only and not all(map(valid_unicode, texts)):
@@ -78,13 +84,17 @@ def test_texts_get_their_rows_or_the_right_4xx(client, classifier, texts, ascii_
         for text, row in zip(texts, answer["results"], strict=True):
             assert_row(classifier, text, row)
             assert_same_label(row, classifier.results([text])[0])
+            assert ("words" in row) == (path == "/explain" and "label" in row)
+            for word in row.get("words", []):  # code point spans, through JSON both ways
+                assert text[word["start"] : word["end"]] == word["word"]
     assert status == 200 or list(answer) == ["error"]
 
 
 @FUZZ
+@pytest.mark.parametrize("path", ROUTES)
 @given(body=BODY, content_type=CONTENT_TYPE)
-def test_any_body_gets_a_2xx_or_a_4xx_in_json(client, body, content_type):
-    status, answer = post(client, body, content_type)
+def test_any_body_gets_a_2xx_or_a_4xx_in_json(client, path, body, content_type):
+    status, answer = post(client, body, content_type, path)
     assert 200 <= status < 500
     if status == 200:
         assert len(answer["results"]) == len(json.loads(body)["texts"])

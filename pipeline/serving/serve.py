@@ -4,16 +4,19 @@
     curl -s localhost:8000/predict -H 'Content-Type: application/json' \\
          -d '{"texts": ["a visually stunning rumination"]}'
 
-POST /predict labels {"texts": [...]}; GET / is the page, /health and /model (the model.json)
-describe the server, /docs and /openapi.json the API. Requests that arrive together are labeled
-together: the first opens a batch, which stays open while more keep arriving (until a short
-window passes with none), and their texts go through `Classifier.results` in batches of about
+POST /predict labels {"texts": [...]}, POST /explain labels them and weighs each word
+(`Classifier.explain`); GET / is the page, /health and /model (the model.json) describe the
+server, /docs and /openapi.json the API. Requests that arrive together are labeled together:
+the first opens a batch, which stays open while more keep arriving (until a short window passes
+with none), and their texts go through `Classifier.results` in batches of about
 `Limits.batch_tokens` tokens, each taking one text of every waiting request in turn; so a big
 request is labeled over several batches, and a small one sent during it does not wait for all of
-it. A request a client got wrong gets a 4xx answer {"error": "..."}; anything else a 500 with no
-details; the server goes on serving either way. A batch whose labeling fails is split and labeled
-again, down to single requests, so only a request whose own texts fail gets the 500. Every answer
-carries an X-Request-ID header; a failure is logged with that id, never with the text.
+it. /explain's requests are batched apart, in batches of about as much work (a text counts the
+tokens of all its variants), on the same model thread. A request a client got wrong gets a 4xx
+answer {"error": "..."}; anything else a 500 with no details; the server goes on serving either
+way. A batch whose labeling fails is split and labeled again, down to single requests, so only a
+request whose own texts fail gets the 500. Every answer carries an X-Request-ID header; a failure
+is logged with that id, never with the text.
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,18 +39,20 @@ import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, ConfigDict, StrictStr
+from pydantic import BaseModel
 
 from pipeline import cli
 from pipeline.classifier import ENGINES, Classifier
+from pipeline.explain import LOCAL_PER_WORD, MAX_VARIANTS
 from pipeline.io import usable_cpus
 from pipeline.probe import latest_model
 from pipeline.serving.batcher import LabelingFailed, MicroBatcher
 from pipeline.serving.failures import INTERNAL, RequestIds
 from pipeline.serving.json_api import answer_errors_as_json, json_post, read_json
+from pipeline.serving.schema import ExplainResponse, PredictRequest, PredictResponse
 
 PAGE = Path(__file__).parent / "static" / "index.html"
-ERRORS = {  # the 4xx answers of POST /predict, for the API docs
+ERRORS = {  # the 4xx answers of POST /predict and /explain, for the API docs
     400: "the body is not UTF-8, not JSON, or nested too deeply",
     413: "too many texts or tokens, a text too long, or a body too large",
     415: "Content-Type is not application/json",
@@ -79,31 +85,12 @@ def token_guess(encoder: dict[str, Any]) -> Callable[[str], int]:
     return lambda text: min(len(text) // 4 + 2, most)
 
 
-class PredictRequest(BaseModel):
-    """The body of POST /predict."""
-
-    model_config = ConfigDict(extra="forbid")
-    texts: list[StrictStr]
-
-
-class Result(BaseModel):
-    """One text's answer: its label and probabilities, or why it has none."""
-
-    text: str  # printable: `Classifier.results` writes a raw surrogate as an escape
-    label: str | None = None
-    probability: float | None = None
-    p_positive: float | None = None
-    probabilities: dict[str, float] | None = None
-    tokens: int | None = None  # what was read (`pipeline.results`)
-    windows: int | None = None
-    truncated: bool | None = None
-    error: str | None = None
-
-
-class PredictResponse(BaseModel):
-    """The answer of POST /predict: one result per text, in order."""
-
-    results: list[Result]
+def explain_cost(guess: Callable[[str], int]) -> Callable[[str], int]:
+    """A text's cost to explain, in guessed tokens: its tokens times its variants (about
+    LOCAL_PER_WORD a word, at most MAX_VARIANTS; each token counted as a word). An /explain batch
+    of `Limits.batch_tokens` then takes about as long as a /predict batch (one text at least:
+    a sentence of 25 words is one batch), so /predict waits no longer behind it."""
+    return lambda text: guess(text) * min(LOCAL_PER_WORD * guess(text), MAX_VARIANTS)
 
 
 async def read_texts(
@@ -149,17 +136,18 @@ def create_app(model_dir: Path, limits: Limits | None = None, engine: str = "aut
     model_thread = ThreadPoolExecutor(1, thread_name_prefix="model")
     classifier = model_thread.submit(load_warm, model_dir, engine).result()
     guess = token_guess(classifier.meta["encoder"])
-    batcher = MicroBatcher(
-        classifier.results, limits.batch_window_s, limits.batch_tokens, model_thread, guess
-    )
+    window, budget = limits.batch_window_s, limits.batch_tokens
+    labeling = MicroBatcher(classifier.results, window, budget, model_thread, guess)
+    explaining = MicroBatcher(classifier.explain, window, budget, model_thread, explain_cost(guess))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(batcher.run())
+        tasks = [asyncio.create_task(batcher.run()) for batcher in (labeling, explaining)]
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         model_thread.shutdown()
 
     app = FastAPIOffline(
@@ -183,23 +171,47 @@ def create_app(model_dir: Path, limits: Limits | None = None, engine: str = "aut
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        """Liveness, and how many batches and texts the server has labeled."""
-        return {"status": "ok", "batches": batcher.batches, "texts": batcher.texts}
+        """Liveness, and how many batches and texts the server has labeled and explained."""
+        explained = {"batches": explaining.batches, "texts": explaining.texts}
+        labeled = {"batches": labeling.batches, "texts": labeling.texts}
+        return {"status": "ok", **labeled, "explained": explained}
 
     @app.get("/model")
     async def model() -> dict[str, Any]:
         """The classifier's model.json: encoder settings, labels, training provenance."""
         return classifier.meta
 
-    @app.post(
-        "/predict",
-        response_model=PredictResponse,
-        response_model_exclude_none=True,
-        **json_post(PredictRequest, ERRORS),
+    empty = 'an empty text gets {"text": "", "error": "empty text"}'
+    read = partial(read_texts, limits=limits, guess=guess)
+    texts_route(app, "/predict", read, labeling, PredictResponse, f"Label each text; {empty}.")
+    texts_route(
+        app,
+        "/explain",
+        read,
+        explaining,
+        ExplainResponse,
+        "Label each text and weigh its words: `words` gives each word's span and its weight in "
+        "the predicted class's log-odds (positive: toward the label; `weights`, with more than "
+        "two classes: each class's). A text is labeled again with words removed, in about "
+        f"{LOCAL_PER_WORD} variants a word (at most {MAX_VARIANTS}): slower than /predict. "
+        f"{empty.capitalize()}.",
     )
-    async def predict(request: Request) -> dict[str, Any]:
-        """Label each text; an empty text gets {"text": "", "error": "empty text"}."""
-        texts = await read_texts(request, limits, guess)
+    return app
+
+
+def texts_route(
+    app: FastAPI,
+    path: str,
+    read: Callable[[Request], Awaitable[list[str]]],
+    batcher: MicroBatcher,
+    response: type[BaseModel],
+    doc: str,
+) -> None:
+    """POST `path` (/predict, /explain): the texts `read` takes from a request, answered with
+    {"results": rows} from `batcher`; a 500 for a request whose own texts fail."""
+
+    async def answer(request: Request) -> dict[str, Any]:
+        texts = await read(request)
         if not texts:
             return {"results": []}
         try:
@@ -207,7 +219,15 @@ def create_app(model_dir: Path, limits: Limits | None = None, engine: str = "aut
         except LabelingFailed:  # logged by the batcher, with the request's id
             raise HTTPException(500, INTERNAL) from None
 
-    return app
+    route = app.post(
+        path,
+        name=path.strip("/"),
+        description=doc,
+        response_model=response,
+        response_model_exclude_none=True,
+        **json_post(PredictRequest, ERRORS),
+    )
+    route(answer)
 
 
 def main() -> None:
