@@ -5,6 +5,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 from conftest import write_tsv
 
 from pipeline.config import load_config
@@ -63,3 +64,19 @@ def test_the_study_scores_every_method_random_order_and_lime(tiny_model, tiny_co
     assert json.loads(written.read_text())["methods"].keys() == report["methods"].keys()
     markdown = written.with_suffix(".md").read_text()
     assert "| lime |" in markdown and f"default method: {DEFAULT_METHOD}" in markdown
+
+
+def test_lime_is_kept_per_sentence_and_not_run_again_for_the_same_model(tiny_model, tiny_config):
+    config = load_config(tiny_config)
+    first = study.explain_study(config, tiny_model, sentences=4, lime=2, samples=40, timed=0)
+    kept = json.loads((study.REPORTS / f"{config.run}-lime.json").read_text())
+    assert len(kept["sentences"]) == 2 and all(k.startswith("40 0 ") for k in kept["sentences"])
+
+    again = study.explain_study(config, tiny_model, sentences=4, lime=3, samples=40, timed=0)
+    lime, before = again["methods"]["lime"], first["methods"]["lime"]
+    kept = json.loads((study.REPORTS / f"{config.run}-lime.json").read_text())
+    assert len(kept["sentences"]) == 3  # only the new sentence was explained
+    seconds = [entry["seconds"] for entry in kept["sentences"].values()]
+    assert lime["cost"]["ms_batched"] == pytest.approx(1e3 * sum(seconds) / 3, rel=1e-12)
+    # the same two sentences' times, kept: a second LIME run would have taken other times
+    assert before["cost"]["ms_batched"] == pytest.approx(1e3 * sum(seconds[:2]) / 2, rel=1e-12)

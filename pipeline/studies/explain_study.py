@@ -7,7 +7,9 @@ kept (lower: better). Those texts are plain strings scored by `Classifier.result
 the explainers' own variants: a removed word becomes a space, kept words are joined by spaces,
 and a text with nothing left gets the empty input's probability. Every method ranks the same
 words (the tokenizer's); LIME gets them as its features (`bow=False`, a removed word becomes a
-space) with its default 5,000 samples on the first --lime sentences; random order is the floor.
+space) with its default 5,000 samples on the first --lime sentences (kept in
+reports/explain/<run>-lime.json: a rerun for the same model explains only new sentences with
+LIME); random order is the floor.
 Plausibility: how often a word's sign agrees with GLUE SST-2's label for it as a one-word phrase,
 over such words with |weight| above their median. Cost: model calls, milliseconds per
 explanation, and one sentence's explanation against one `embed` of its variants.
@@ -33,7 +35,7 @@ from pipeline.classifier import Classifier
 from pipeline.data.splits import load_splits
 from pipeline.encoding.batching import embed
 from pipeline.explain import DEFAULT_METHOD, METHODS, explain_rows, plan_variants
-from pipeline.io import cpu, write_json, write_text
+from pipeline.io import cpu, read_json, sha256_file, write_json, write_text
 from pipeline.probe import MODELS_ROOT
 
 REPORTS = Path("reports/explain")
@@ -90,35 +92,45 @@ def aopc(
 
 def lime_weights(
     classifier: Classifier, texts: list[str], spans: list[Words], top: np.ndarray,
-    samples: int, seed: int,
+    samples: int, seed: int, cache: dict[str, dict[str, Any]],
 ) -> tuple[list[np.ndarray], float, float]:  # fmt: skip
     """LIME's weight of each word for the predicted class, seconds per explanation, and the
-    distinct texts encoded per explanation (its samples less repeats)."""
+    distinct texts encoded per explanation (its samples less repeats). A sentence found in
+    `cache` (by samples, seed and text) is not explained again; new ones are added to it."""
     from lime.lime_text import LimeTextExplainer
 
     encoder, probe = classifier.encoder, classifier.probe
-    out, distinct, started = [], 0, time.perf_counter()
+    found = []
     for text, words, c in zip(texts, spans, top.tolist(), strict=True):
-        cache: dict[str, np.ndarray] = {}
+        key = f"{samples} {seed} {text}"
+        if key not in cache:
+            seen: dict[str, np.ndarray] = {}
 
-        def proba(strings: list[str], cache: dict[str, np.ndarray] = cache) -> np.ndarray:
-            if new := [s for s in dict.fromkeys(strings) if s not in cache]:
-                vectors, _ = embed(encoder, encoder.tokenize(new))
-                cache.update(zip(new, probe.predict_proba(vectors), strict=True))
-            return np.array([cache[s] for s in strings])
+            def proba(strings: list[str], seen: dict[str, np.ndarray] = seen) -> np.ndarray:
+                if new := [s for s in dict.fromkeys(strings) if s not in seen]:
+                    vectors, _ = embed(encoder, encoder.tokenize(new))
+                    seen.update(zip(new, probe.predict_proba(vectors), strict=True))
+                return np.array([seen[s] for s in strings])
 
-        pieces = [text[s:e] for s, e in words]
-        explainer = LimeTextExplainer(
-            split_expression=lambda _, w=pieces: w, bow=False, mask_string=" ", random_state=seed
-        )
-        found = explainer.explain_instance(text, proba, (c,), len(words), samples)
-        w = np.zeros(len(words))
-        for i, value in found.as_map()[c]:
-            w[i] = value
-        out.append(w)
-        distinct += len(cache)
-    n = max(len(texts), 1)
-    return out, (time.perf_counter() - started) / n, distinct / n
+            pieces = [text[s:e] for s, e in words]
+            explainer = LimeTextExplainer(
+                split_expression=lambda _, w=pieces: w, bow=False, mask_string=" ",
+                random_state=seed,
+            )  # fmt: skip
+            started = time.perf_counter()
+            lime = explainer.explain_instance(text, proba, (c,), len(words), samples)
+            w = np.zeros(len(words))
+            for i, value in lime.as_map()[c]:
+                w[i] = value
+            seconds = time.perf_counter() - started
+            cache[key] = {"weights": w.tolist(), "seconds": seconds, "distinct": len(seen)}
+        found.append(cache[key])
+    n = max(len(found), 1)
+    return (
+        [np.array(f["weights"]) for f in found],
+        sum(f["seconds"] for f in found) / n,
+        sum(f["distinct"] for f in found) / n,
+    )
 
 
 def plausibility(
@@ -184,9 +196,16 @@ def explain_study(
     rng = np.random.default_rng(seed)
     weights["random"] = [rng.permutation(len(words)).astype(float) for words in spans]
     if lime := min(lime, len(texts)):
-        weights["lime"], seconds, distinct = lime_weights(
-            classifier, texts[:lime], spans[:lime], top[:lime], samples, seed
-        )
+        cache_file = (REPORTS / f"{config.run}-lime").with_suffix(".json")
+        model_sha = sha256_file(model / "model.json") + classifier.engine
+        cache = read_json(cache_file) if cache_file.is_file() else {}
+        cache = cache.get("sentences", {}) if cache.get("model") == model_sha else {}
+        try:
+            weights["lime"], seconds, distinct = lime_weights(
+                classifier, texts[:lime], spans[:lime], top[:lime], samples, seed, cache
+            )
+        finally:  # what LIME found so far is kept, also when the study is stopped
+            write_json(cache_file, {"model": model_sha, "sentences": cache})
         cost["lime"] = {"calls": samples, "distinct": distinct, "ms_batched": 1e3 * seconds}
     lexicon = one_word_labels(glue) if glue.is_file() and len(labels) == 2 else {}
     methods: dict[str, Any] = {}
