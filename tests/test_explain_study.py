@@ -4,42 +4,13 @@ LIME on the same words, plausibility against one-word labels, and its report."""
 import json
 import math
 
-import numpy as np
 import pytest
 from conftest import write_tsv
 
 from pipeline.config import load_config
 from pipeline.explain import DEFAULT_METHOD, METHODS
 from pipeline.studies import explain_study as study
-
-
-def test_removed_words_become_spaces_and_kept_words_are_joined():
-    text = "it's  not,bad"
-    spans = [(0, 2), (2, 3), (3, 4), (6, 9), (9, 10), (10, 13)]
-    assert study.without(text, spans, np.array([4, 1])) == "it s  not bad"
-    assert study.without(text, spans, np.array([])) == text
-    assert study.only(text, spans, np.array([5, 3])) == "not bad"
-
-
-def test_one_word_labels_take_the_majority_and_leave_ties_out(tmp_path):
-    path = write_tsv(
-        tmp_path / "train.tsv",
-        [("Good ", 1), ("good", 1), ("good", 0), ("bad", 0), ("meh", 0), ("meh", 1), ("a film", 1)],
-    )
-    assert study.one_word_labels(path) == {"good": 1, "bad": 0}
-
-
-def test_plausibility_counts_signs_toward_positive_above_the_median():
-    texts = ["good bad film", "bad"]
-    spans = [[(0, 4), (5, 8), (9, 13)], [(0, 3)]]
-    weights = [np.array([2.0, -0.1, 5.0]), np.array([3.0])]
-    # the second text is predicted negative: its weight 3 pushes toward negative
-    result = study.plausibility(texts, spans, weights, np.array([1.0, -1.0]), {"good": 1, "bad": 0})
-    assert result == {"words": 1, "agreement": 1.0, "agreement_all": 1.0}  # |w| over 2: 3
-    lexicon = {"good": 1, "bad": 0}
-    flipped = study.plausibility(texts, spans, [-w for w in weights], np.array([1, -1]), lexicon)
-    assert flipped["agreement"] == flipped["agreement_all"] == 0.0
-    assert study.plausibility(texts, spans, weights, np.array([1, -1]), {})["words"] == 0
+from pipeline.studies.eraser import K_PERCENT
 
 
 def test_the_study_scores_every_method_random_order_and_lime(tiny_model, tiny_config):
@@ -54,7 +25,7 @@ def test_the_study_scores_every_method_random_order_and_lime(tiny_model, tiny_co
     assert lime["sentences"] == 3 and lime["cost"]["calls"] == 60
     for name in METHODS:
         m = report["methods"][name]
-        assert len(m["eval"]["comprehensiveness_at_k"]) == len(study.K_PERCENT)
+        assert len(m["eval"]["comprehensiveness_at_k"]) == len(K_PERCENT)
         assert math.isfinite(m["lime_subset"]["sufficiency"])
         assert 1 < m["cost"]["calls"] <= 100 and m["cost"]["explain_over_embed"] > 0
         assert "plausibility" in m["eval"] and "plausibility" in m["lime_subset"]

@@ -1,29 +1,22 @@
 """How faithful the word explanations (`pipeline.explain`) are, and what they cost, against LIME.
 
-ERASER's measures (DeYoung et al., 2020) on the run's eval split, as AOPC over k in K_PERCENT of a
-sentence's words (at least one): comprehensiveness, the drop of the predicted class's probability
-when the top-k words are removed (higher: better), and sufficiency, the drop when only they are
-kept (lower: better). Those texts are plain strings scored by `Classifier.results`, apart from
-the explainers' own variants: a removed word becomes a space, kept words are joined by spaces,
-and a text with nothing left gets the empty input's probability. Every method ranks the same
-words (the tokenizer's); LIME gets them as its features (`bow=False`, a removed word becomes a
-space) with its default 5,000 samples on the first --lime sentences (kept in
+On the run's eval split: ERASER's comprehensiveness and sufficiency (`pipeline.studies.eraser`)
+of each method's ranking, of random word order (the floor) and of LIME's: `lime`'s
+`LimeTextExplainer` given the same words (the tokenizer's) as its features (`bow=False`, a removed
+word becomes a space), with its default 5,000 samples on the first --lime sentences (kept in
 reports/explain/<run>-lime.json: a rerun for the same model explains only new sentences with
-LIME); random order is the floor.
-Plausibility: how often a word's sign agrees with GLUE SST-2's label for it as a one-word phrase,
-over such words with |weight| above their median. Cost: model calls, milliseconds per
-explanation, and one sentence's explanation against one `embed` of its variants.
+LIME). Plausibility against GLUE SST-2's one-word phrases. Cost: model calls, milliseconds per
+explanation, and one sentence's explanation against one `embed` of its variants
+(`pipeline.bench.explain`).
 
     make explain-study CONFIG=configs/alammar-2000-minilm.yaml DATA=../shared/data/sst2-sentences
 """
 
 from __future__ import annotations
 
-import csv
 import datetime
 import math
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -37,57 +30,10 @@ from pipeline.encoding.batching import embed
 from pipeline.explain import DEFAULT_METHOD, METHODS, explain_rows, plan_variants
 from pipeline.io import cpu, read_json, sha256_file, write_json, write_text
 from pipeline.probe import MODELS_ROOT
+from pipeline.studies.eraser import K_PERCENT, Words, aopc, one_word_labels, plausibility, summary
 
 REPORTS = Path("reports/explain")
-K_PERCENT = (1, 5, 10, 20, 50)
 GLUE_TRAIN = Path("../shared/data/sst2-glue/train.tsv")
-Words = list[tuple[int, int]]  # a sentence's word spans
-
-
-def one_word_labels(path: Path) -> dict[str, int]:
-    """GLUE SST-2's one-word phrases (lowercased) and their majority label; ties left out."""
-    votes: dict[str, Counter] = {}
-    with open(path, encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
-            if len(words := row["sentence"].split()) == 1:
-                votes.setdefault(words[0].lower(), Counter())[int(row["label"])] += 1
-    top = {word: count.most_common(2) for word, count in votes.items()}
-    return {word: c[0][0] for word, c in top.items() if len(c) == 1 or c[0][1] > c[1][1]}
-
-
-def without(text: str, spans: Words, removed: np.ndarray) -> str:
-    """`text` with the words `removed` each replaced by a space."""
-    out, last = [], 0
-    for i in sorted(removed):
-        out += [text[last : spans[i][0]], " "]
-        last = spans[i][1]
-    return "".join([*out, text[last:]])
-
-
-def only(text: str, spans: Words, kept: np.ndarray) -> str:
-    """The words `kept`, in text order, joined by spaces."""
-    return " ".join(text[spans[i][0] : spans[i][1]] for i in sorted(kept))
-
-
-def aopc(
-    classifier: Classifier, texts: list[str], spans: list[Words], weights: list[np.ndarray],
-    top: np.ndarray, p_text: np.ndarray, p_empty: np.ndarray,
-) -> dict[str, np.ndarray]:  # fmt: skip
-    """(sentences, k) comprehensiveness and sufficiency of the rankings by `weights`, scored in
-    one `Classifier.results` call; `top`: each text's predicted class, `p_text` its probability."""
-    variants = []
-    for text, words, w in zip(texts, spans, weights, strict=True):
-        order = np.argsort(-w, kind="stable")
-        for k in K_PERCENT:
-            best = order[: math.ceil(k * len(words) / 100)]
-            variants += [without(text, words, best), only(text, words, best)]
-    labels, rows = classifier.labels, classifier.results(variants)
-    p = [
-        row["probabilities"][labels[c]] if "error" not in row else p_empty[c]
-        for row, c in zip(rows, np.repeat(top, 2 * len(K_PERCENT)), strict=True)
-    ]
-    drop = p_text[:, None, None] - np.reshape(p, (len(texts), len(K_PERCENT), 2))
-    return {"comprehensiveness": drop[:, :, 0], "sufficiency": drop[:, :, 1]}
 
 
 def lime_weights(
@@ -131,41 +77,6 @@ def lime_weights(
         sum(f["seconds"] for f in found) / n,
         sum(f["distinct"] for f in found) / n,
     )
-
-
-def plausibility(
-    texts: list[str], spans: list[Words], weights: list[np.ndarray], toward_positive: np.ndarray,
-    lexicon: dict[str, int],
-) -> dict[str, float | int]:  # fmt: skip
-    """Sign agreement with the one-word labels, over labeled words above the median |weight|."""
-    signed, gold = [], []
-    for text, words, w, sign in zip(texts, spans, weights, toward_positive, strict=True):
-        for (s, e), value in zip(words, w, strict=True):
-            if (label := lexicon.get(text[s:e].lower())) is not None:
-                signed.append(value * sign)
-                gold.append(label)
-    if not signed:
-        return {"words": 0, "agreement": float("nan"), "agreement_all": float("nan")}
-    agree = (np.asarray(signed) > 0) == (np.asarray(gold) == 1)
-    strong = np.abs(signed) > np.median(np.abs(signed))
-    return {
-        "words": int(strong.sum()),
-        "agreement": float(agree[strong].mean()) if strong.any() else float("nan"),
-        "agreement_all": float(agree.mean()),
-    }
-
-
-def summary(scores: dict[str, np.ndarray], n: int) -> dict[str, Any] | None:
-    """Mean AOPC, its standard error and the mean at each k over the first `n` sentences."""
-    if n < 2:
-        return None
-    out: dict[str, Any] = {}
-    for name, values in scores.items():
-        per_text = values[:n].mean(axis=1)
-        out[name] = float(per_text.mean())
-        out[f"{name}_se"] = float(per_text.std(ddof=1) / math.sqrt(n))
-        out[f"{name}_at_k"] = values[:n].mean(axis=0).round(5).tolist()
-    return out
 
 
 def explain_study(
