@@ -35,6 +35,8 @@ def test_the_study_scores_every_method_random_order_and_lime(tiny_model, tiny_co
     assert json.loads(written.read_text())["methods"].keys() == report["methods"].keys()
     markdown = written.with_suffix(".md").read_text()
     assert "| lime |" in markdown and f"default method: {DEFAULT_METHOD}" in markdown
+    random_rows = [line for line in markdown.splitlines() if line.startswith("| random |")]
+    assert random_rows and all(line.endswith("| - | - |") for line in random_rows)  # no cost
 
 
 def test_lime_is_kept_per_sentence_and_not_run_again_for_the_same_model(tiny_model, tiny_config):

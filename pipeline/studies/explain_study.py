@@ -189,9 +189,10 @@ def markdown(report: dict[str, Any]) -> str:
                 continue
             plaus = s.get("plausibility")
             agree = f"{100 * plaus['agreement']:.1f} % ({plaus['words']})" if plaus else "-"
+            cost = f"{c['calls']:,.1f} | {c['ms_batched']:,.1f}" if c else "- | -"
             lines.append(
                 f"| {name} | {_mean_se(s, 'comprehensiveness')} | {_mean_se(s, 'sufficiency')} "
-                f"| {agree} | {c.get('calls', 0):.1f} | {c.get('ms_batched', 0):.1f} |"
+                f"| {agree} | {cost} |"
             )
         if part == "lime_subset" and report["methods"].get("lime"):
             lines += ["", "Minus LIME on the same sentences (mean ± standard error):", ""]
