@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import ROOT, run_cli, sentences
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import pipeline.scale.batch_predict as bp
@@ -365,11 +365,15 @@ def good(text, label, fmt, missing=None):
     bom=st.booleans(),
     crlf=st.booleans(),
 )
+@example(rows=[("", "0", "label"), ("0", "0", None)], fmt="tsv", bom=False, crlf=False)
 def test_generated_text_files_load_and_round_trip_or_name_their_line(
     tmp_path, rows, fmt, bom, crlf
 ):
     if fmt == "tsv":  # a TSV row is one line, and a tab in a text of a short row would be a field
         rows = [(t.replace("\n", " ").replace("\t", " " if m else "\t"), y, m) for t, y, m in rows]
+        # a short row whose one field is empty is an empty line, which the reader skips
+        rows = [(t, y, m) for t, y, m in rows if not (m and (y if m == "sentence" else t) == "")]
+        assume(rows)
     if fmt == "csv" and not crlf:  # csv.writer quotes a "\r" only when its lines end in one
         rows = [(t.replace("\r", " "), y, m) for t, y, m in rows]
     path = tmp_path / f"train.{fmt}"
