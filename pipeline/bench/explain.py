@@ -24,6 +24,7 @@ from pipeline import cli
 from pipeline.classifier import Classifier
 from pipeline.data.splits import load_splits
 from pipeline.encoding.batching import embed
+from pipeline.encoding.onnx_encoder import EXPORT_KEY
 from pipeline.explain import DEFAULT_METHOD, plan_variants
 from pipeline.io import cpu, read_json, write_json, write_text
 from pipeline.report import REPORTS_ROOT
@@ -68,9 +69,9 @@ def timing(classifier: Classifier, texts: list[str], method: str, repeats: int =
     }
 
 
-def engines(model: Path) -> list[str]:
-    """The engines `model` runs on: torch, and onnx once exported."""
-    return ["torch", "onnx"] if (model / "encoder.onnx").is_file() else ["torch"]
+def engines(meta: dict[str, Any]) -> list[str]:
+    """The engines a model (its model.json) runs on: torch, and onnx once exported."""
+    return ["torch", "onnx"] if EXPORT_KEY in meta else ["torch"]
 
 
 def bench(models: list[Path], texts: list[str], repeats: int) -> dict[str, Any]:
@@ -78,11 +79,11 @@ def bench(models: list[Path], texts: list[str], repeats: int) -> dict[str, Any]:
     rows = []
     for model in models:
         meta = read_json(model / "model.json")
-        for engine in engines(model):
+        for engine in engines(meta):
             classifier = Classifier.load(model, engine)
             classifier.explain(texts[:2])  # warm up: the first calls are slow
             precision = (
-                meta.get("onnx", {}).get("precision", "fp32")
+                meta.get(EXPORT_KEY, {}).get("precision", "fp32")
                 if engine == "onnx"
                 else meta["encoder"].get("precision", "fp32")
             )
