@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pipeline.io import atomic_path
+from pipeline.tint import top_words
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -220,7 +221,7 @@ def wrong_explained(explained: dict[str, Any], path: Path, title: str) -> None:
     mono = {"family": "monospace", "size": FONT, "va": "center", "parse_math": False}
     y = 0.0
     for sentence, lines in zip(sentences, laid, strict=True):
-        top = sorted(sentence["words"], key=lambda w: -abs(w["weight"]))[:STRONG]
+        top = top_words(sentence["words"], STRONG)
         header = (
             f"true {sentence['label']}, predicted {sentence['predicted']} "
             f"(p = {sentence['probability']:.2f}); strongest: "
