@@ -15,10 +15,11 @@ pushes toward the predicted label); with more than two classes each word also ca
 ``weights``, one per class, in that class's log-odds against the rest.
 
 - ``occlusion``: the log-odds lost when the word alone is removed (n + 1 variants).
-- ``local``: LIME's idea near the text, with few variants: a linear model of the log-odds lost,
-  fitted by least squares on the n variants without one word (weighted LOCAL_ONE_WEIGHT) and
-  random removals of 2 to n/2 words, LOCAL_PER_WORD * n variants in all (at most MAX_VARIANTS;
-  beyond that, occlusion's alone).
+- ``banzhaf``: each word's Banzhaf value: what it adds to the log-odds on average over the
+  subsets of the other words, read off a least-squares line (with intercept) through variants
+  that keep each word with probability 1/2, BANZHAF_PER_WORD * n in all (at most MAX_VARIANTS;
+  every subset when they fit, which gives the exact values; occlusion's from n + 1 >
+  MAX_VARIANTS / 2 on, where too few variants are left to fit n weights).
 - ``shap``: Kernel SHAP (Lundberg and Lee, 2017) on sampled coalitions of words, about
   SHAP_PER_WORD variants per word and at most MAX_VARIANTS a text: coalitions of one word and of
   all but one are enumerated first, as shap's KernelExplainer does, the rest sampled from the
@@ -33,6 +34,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import combinations
 from math import comb
 from typing import TYPE_CHECKING, Any
 
@@ -47,10 +49,9 @@ from pipeline.results import result_rows
 if TYPE_CHECKING:
     from pipeline.classifier import Classifier
 
-METHODS = ("occlusion", "local", "shap")
-DEFAULT_METHOD = "local"
-LOCAL_PER_WORD = 4  # local's variants per word, the text itself included (the issue's 2n to 4n)
-LOCAL_ONE_WEIGHT = 3.0  # local: a one-word removal's weight in the fit against a larger one's
+METHODS = ("occlusion", "banzhaf", "shap")
+DEFAULT_METHOD = "banzhaf"
+BANZHAF_PER_WORD = 4  # banzhaf's variants per word, the text included (the issue's 2n to 4n)
 SHAP_PER_WORD = 3  # Kernel SHAP's coalitions per word
 MAX_VARIANTS = 100  # variants a text may cost (local, shap): 1/50 of LIME's 5,000 model calls
 RIDGE = 1e-6  # keeps the least squares solvable when few coalitions were drawn
@@ -157,24 +158,27 @@ def coalitions(n: int, method: str, rng: np.random.Generator) -> tuple[np.ndarra
     everything = np.ones((1, n), bool)
     if method == "occlusion":
         return np.vstack([everything, ~np.eye(n, dtype=bool)]), None
-    if method == "local":
-        masks = local_removals(n, min(LOCAL_PER_WORD * n, MAX_VARIANTS) - 1 - n, rng)
-        fit = np.concatenate([[0.0], np.full(n, LOCAL_ONE_WEIGHT), np.ones(len(masks))])
-        return np.vstack([everything, ~np.eye(n, dtype=bool), masks]), fit
+    if method == "banzhaf":
+        if 2 * (n + 1) > MAX_VARIANTS:  # too few variants to fit n weights: occlusion's
+            return np.vstack([everything, ~np.eye(n, dtype=bool)]), None
+        masks = halves(n, min(BANZHAF_PER_WORD * n, MAX_VARIANTS) - 1, rng)
+        return np.vstack([everything, masks]), np.ones(1 + len(masks))
     masks, kernel = shap_coalitions(n, min(SHAP_PER_WORD * n, MAX_VARIANTS - 2), rng)
     return np.vstack([everything, ~everything, masks]), np.concatenate([[0.0, 0.0], kernel])
 
 
-def local_removals(n: int, budget: int, rng: np.random.Generator) -> np.ndarray:
-    """Up to `budget` distinct keep masks of `n` words with 2 to n/2 of them removed."""
+def halves(n: int, budget: int, rng: np.random.Generator) -> np.ndarray:
+    """Up to `budget` distinct keep masks of `n` words, none keeping all: every subset when they
+    fit, else masks that keep each word with probability 1/2 (uniform over all subsets)."""
+    if n < 16 and 2**n - 1 <= budget:
+        every = (np.arange(2**n - 1)[:, None] >> np.arange(n)) & 1
+        return every.astype(bool).reshape(-1, n)
     found: dict[bytes, np.ndarray] = {}
-    most = max(2, (n + 1) // 2)
-    for _ in range(4 * budget if n >= 2 else 0):  # a few draws more, for the repeats
+    for mask in rng.random((4 * budget, n)) < 0.5:  # a few draws more, for the repeats
         if len(found) >= budget:
             break
-        mask = np.ones(n, bool)
-        mask[rng.permutation(n)[: rng.integers(2, most + 1)]] = False
-        found.setdefault(mask.tobytes(), mask)
+        if not mask.all():
+            found.setdefault(mask.tobytes(), mask)
     return np.array(list(found.values()), dtype=bool).reshape(-1, n)
 
 
@@ -216,16 +220,12 @@ def shap_coalitions(n: int, budget: int, rng: np.random.Generator) -> tuple[np.n
     return masks, np.fromiter(found.values(), dtype=np.float64, count=len(found))
 
 
-def _subsets(n: int, s: int) -> list[np.ndarray]:
+def _subsets(n: int, s: int) -> np.ndarray:
     """Every keep mask of `n` words with `s` kept (s is 1 or small: whole sizes are few)."""
-    from itertools import combinations
-
-    out = []
-    for kept in combinations(range(n), s):
-        mask = np.zeros(n, bool)
-        mask[list(kept)] = True
-        out.append(mask)
-    return out
+    masks = np.zeros((comb(n, s), n), bool)
+    for row, kept in enumerate(combinations(range(n), s)):
+        masks[row, list(kept)] = True
+    return masks
 
 
 def variant_tokens(tokens: Tokens, plans: list[Plan]) -> Tokens:
@@ -277,10 +277,11 @@ def attribute(plan: Plan, scores: np.ndarray) -> np.ndarray:
     """(n, K) each word's weight per class, from the variants' log-odds (rows as `plan.keep`)."""
     keep, full = plan.keep, scores[0]
     n = keep.shape[1]
-    if plan.method == "occlusion":  # what removing the word alone loses
+    if plan.fit is None:  # occlusion: what removing the word alone loses
         return full - scores[1:]
-    if plan.method == "local":  # a linear model of what removing a set of words loses
-        return _least_squares(~keep[1:], full - scores[1:], plan.fit[1:])
+    if plan.method == "banzhaf":  # the slopes of a line (with intercept) through the variants
+        x = np.column_stack([np.ones(len(keep)), keep])
+        return _least_squares(x, scores, plan.fit)[1:]
     empty = scores[1]
     if n == 1:
         return (full - empty)[None, :]

@@ -38,5 +38,5 @@ def test_the_figure_draws_short_long_and_dollar_sentences(tmp_path):
         for t in ("a bad film", "it costs $5 and $10 , " * 12)
     ]
     path = tmp_path / "wrong_explained.png"
-    wrong_explained({"method": "local", "sentences": sentences}, path, "tiny")
+    wrong_explained({"method": "banzhaf", "sentences": sentences}, path, "tiny")
     assert path.read_bytes()[:4] == b"\x89PNG"

@@ -86,12 +86,12 @@ EXPLAINED = [
 
 
 def test_explained_table_tints_words_and_reads_without_colour(monkeypatch):
-    coloured = format_explained(EXPLAINED, "local", color=True)
+    coloured = format_explained(EXPLAINED, "banzhaf", color=True)
     assert "\x1b[38;5;16;48;5;33mgood\x1b[0m" in coloured  # the strongest: the deepest blue
     assert "\x1b[38;5;16;48;5;215mdull\x1b[0m" in coloured  # against the label: orange
     assert "0.900  a  \x1b[" in coloured and " , " in coloured  # weights near 0: untinted
     monkeypatch.setenv("NO_COLOR", "1")
-    plain = format_explained(EXPLAINED, "local", color=tint.wants_color())
+    plain = format_explained(EXPLAINED, "banzhaf", color=tint.wants_color())
     assert "\x1b" not in plain  # and, but for the legend, the coloured table without colour:
     assert ANSI.sub("", coloured).splitlines()[:-1] == plain.splitlines()[:-1]
     lines = plain.splitlines()
@@ -99,8 +99,8 @@ def test_explained_table_tints_words_and_reads_without_colour(monkeypatch):
     assert lines[2].split() == ["good", "+1.20", "dull", "-0.90", "not", "+0.50", "film", "+0.30",
                                 "a", "+0.01"]  # fmt: skip
     assert lines[3] == format_table(EXPLAINED[1:]).splitlines()[1]  # an error row: as the table's
-    assert lines[4] == tint.legend("local", color=False)
-    assert "toward the label" in lines[4] and "log-odds" in lines[4] and "local" in lines[4]
+    assert lines[4] == tint.legend("banzhaf", color=False)
+    assert "toward the label" in lines[4] and "log-odds" in lines[4] and "banzhaf" in lines[4]
     assert "toward" in ANSI.sub("", coloured.splitlines()[-1]) and "deeper" in coloured
 
 
@@ -127,4 +127,4 @@ def test_help_explains_explain(workdir):
     result = run_cli(PREDICT, "--help", cwd=workdir)
     assert result.returncode == 0
     assert "--explain" in result.stdout and "NO_COLOR" in result.stdout
-    assert "--method {occlusion,local,shap}" in result.stdout
+    assert "--method {occlusion,banzhaf,shap}" in result.stdout

@@ -43,7 +43,7 @@ from pydantic import BaseModel
 
 from pipeline import cli
 from pipeline.classifier import ENGINES, Classifier
-from pipeline.explain import LOCAL_PER_WORD, MAX_VARIANTS
+from pipeline.explain import BANZHAF_PER_WORD, MAX_VARIANTS
 from pipeline.io import usable_cpus
 from pipeline.probe import latest_model
 from pipeline.serving.batcher import LabelingFailed, MicroBatcher
@@ -87,10 +87,10 @@ def token_guess(encoder: dict[str, Any]) -> Callable[[str], int]:
 
 def explain_cost(guess: Callable[[str], int]) -> Callable[[str], int]:
     """A text's cost to explain, in guessed tokens: its tokens times its variants (about
-    LOCAL_PER_WORD a word, at most MAX_VARIANTS; each token counted as a word). An /explain batch
+    BANZHAF_PER_WORD a word, at most MAX_VARIANTS; each token counted as a word). An /explain batch
     of `Limits.batch_tokens` then takes about as long as a /predict batch (one text at least:
     a sentence of 25 words is one batch), so /predict waits no longer behind it."""
-    return lambda text: guess(text) * min(LOCAL_PER_WORD * guess(text), MAX_VARIANTS)
+    return lambda text: guess(text) * min(BANZHAF_PER_WORD * guess(text), MAX_VARIANTS)
 
 
 async def read_texts(
@@ -193,7 +193,7 @@ def create_app(model_dir: Path, limits: Limits | None = None, engine: str = "aut
         "Label each text and weigh its words: `words` gives each word's span and its weight in "
         "the predicted class's log-odds (positive: toward the label; `weights`, with more than "
         "two classes: each class's). A text is labeled again with words removed, in about "
-        f"{LOCAL_PER_WORD} variants a word (at most {MAX_VARIANTS}): slower than /predict. "
+        f"{BANZHAF_PER_WORD} variants a word (at most {MAX_VARIANTS}): slower than /predict. "
         f"{empty.capitalize()}.",
     )
     return app
