@@ -125,30 +125,15 @@ class MicroBatcher:
                 self.turns.append(job)
         return batch
 
-    def _label_and_trim(self, texts: list[str]) -> list[dict]:
-        """`label` the texts, then hand the memory freed since the last trim back to the OS.
-
-        Batches of ever new shapes leave freed blocks scattered over glibc's heap, which it does
-        not return by itself, so the server's memory would grow (docs/serving.md, "Why the code
-        is as it is").
-        """
-        results = self.label(texts)
-        if time.monotonic() - self.trimmed_at >= TRIM_EVERY_S:
-            release_freed_memory()
-            self.trimmed_at = time.monotonic()
-        return results
-
     async def _label(self, batch: list[tuple[Job, int]]) -> None:
         """Label the batch's texts in one call and hand each request the results of its texts,
         answering those that have all theirs; if the call fails, split the batch."""
         batch = [(job, i) for job, i in batch if not job.future.done()]
         if not batch:
             return
-        texts = [job.texts[i] for job, i in batch]
+        texts, loop = [job.texts[i] for job, i in batch], asyncio.get_running_loop()
         try:
-            results = await asyncio.get_running_loop().run_in_executor(
-                self.model_thread, self._label_and_trim, texts
-            )
+            results = await loop.run_in_executor(self.model_thread, self.label, texts)
             if len(results) != len(texts):
                 raise RuntimeError(f"{len(results)} results for {len(texts)} texts")
         except Exception as err:
@@ -159,6 +144,9 @@ class MicroBatcher:
             job.rows[i], job.left = row, job.left - 1
             if not job.left and not job.future.done():
                 job.future.set_result(job.rows)
+        if time.monotonic() - self.trimmed_at >= TRIM_EVERY_S:  # once answered: off their clock
+            await loop.run_in_executor(self.model_thread, release_freed_memory)
+            self.trimmed_at = time.monotonic()
 
     async def _split(self, batch: list[tuple[Job, int]], err: Exception) -> None:
         """After labeling `batch` failed with `err`: fail its request if it holds one request's
@@ -180,6 +168,11 @@ class MicroBatcher:
 
 
 def release_freed_memory() -> None:
-    """Return the heap's free pages to the OS (glibc's malloc_trim; nothing elsewhere)."""
+    """Return the heap's free pages to the OS (glibc's malloc_trim; nothing elsewhere).
+
+    Batches of ever new shapes leave freed blocks scattered over glibc's heap, which it does not
+    return by itself, so the server's memory would grow (docs/serving.md, "Why the code is as
+    it is").
+    """
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
