@@ -53,7 +53,7 @@ METHODS = ("occlusion", "banzhaf", "shap")
 DEFAULT_METHOD = "banzhaf"
 BANZHAF_PER_WORD = 4  # banzhaf's variants per word, the text included (the 2n to 4n)
 SHAP_PER_WORD = 3  # Kernel SHAP's coalitions per word
-MAX_VARIANTS = 100  # variants a text may cost (local, shap): 1/50 of LIME's 5,000 model calls
+MAX_VARIANTS = 100  # variants a text may cost (banzhaf, shap): 1/50 of LIME's 5,000 model calls
 RIDGE = 1e-6  # keeps the least squares solvable when few coalitions were drawn
 
 
