@@ -100,10 +100,8 @@ def export(model_dir: Path, precision: str = "fp32", texts_file: Path | None = N
         log.info("export: exporting %s to ONNX (%s)", meta["encoder"]["name"], precision)
         entry = write_export(encoder, tmp, precision)
         exported = load_onnx_encoder(tmp, {**meta, EXPORT_KEY: entry}).encode(texts)
-        entry["check"] = check(reference, exported, probe, labels, precision) | {
-            "texts": source,
-            "n": len(texts),
-        }
+        found = check(reference, exported, probe, labels, precision)
+        entry["check"] = found | {"texts": source, "n": len(texts)}
         if read_json(model_dir / "model.json") != meta:
             raise PipelineError(
                 f"{model_dir / 'model.json'} changed during the export; run it again"
@@ -177,12 +175,9 @@ def sentences_to_check(
 
 
 def check(
-    reference: np.ndarray,
-    exported: np.ndarray,
-    probe: LinearProbe,
-    labels: np.ndarray | None,
+    reference: np.ndarray, exported: np.ndarray, probe: LinearProbe, labels: np.ndarray | None,
     precision: str,
-) -> dict[str, Any]:
+) -> dict[str, Any]:  # fmt: skip
     """The check's numbers, or a PipelineError naming what failed."""
     same = probe.predict_proba(reference).argmax(1) == probe.predict_proba(exported).argmax(1)
     cosines = row_cosines(reference, exported)
@@ -287,12 +282,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--model", type=Path, required=True, help="classifier folder (models/<run>)"
-    )
-    parser.add_argument(
-        "--precision", choices=PRECISIONS, default="fp32", help="fp32 (default) or int8"
-    )
+    parser.add_argument("--model", type=Path, required=True, help="classifier (models/<run>)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="fp32 or int8")
     parser.add_argument(
         "--texts",
         type=Path,
