@@ -40,7 +40,7 @@ train: ## fit the logistic regression, C by cross-validation (models/<run>/)
 evaluate: ## score the classifier and a majority baseline (reports/<run>/)
 	$(PY) -m pipeline.evaluate $(ARGS)
 
-predict: ## label TEXT="..." with MODEL (default: newest) on ENGINE=auto|onnx|torch; EXPLAIN=1: each word's weight, tinted (METHOD=occlusion|local|shap)
+predict: ## label TEXT="..." with MODEL (default: newest) on ENGINE=auto|onnx|torch; EXPLAIN=1: each word's weight, tinted (METHOD=banzhaf|occlusion|shap)
 	@test -n "$(TEXT)" || { echo 'make predict needs TEXT="a sentence to label"'; exit 2; }
 	$(PY) pipeline/predict.py $(if $(MODEL),--model $(MODEL)) $(if $(ENGINE),--engine $(ENGINE)) $(if $(EXPLAIN),--explain) $(if $(METHOD),--method $(METHOD)) "$(TEXT)"
 

@@ -65,7 +65,7 @@ class Plan:
     token_words: list[np.ndarray]  # per window of the text: each token's word, -1 special
     keep: np.ndarray  # (m, n) bool, a variant per row: row 0 keeps every word (the text)
     method: str = "occlusion"
-    fit: np.ndarray | None = None  # local, shap: each row's weight in the least squares
+    fit: np.ndarray | None = None  # banzhaf, shap: each row's weight in the least squares
 
 
 @dataclass
